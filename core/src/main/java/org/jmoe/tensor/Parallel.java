@@ -1,0 +1,158 @@
+package org.jmoe.tensor;
+
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+
+/**
+ * The one thread pool of the engine: {@code threads - 1} worker threads plus the calling thread run the
+ * tasks of a parallel loop. Workers spin briefly between loops before parking, so the many small loops of
+ * token generation (hundreds per token) cost about a microsecond to start rather than a fork/join round trip.
+ * A loop started from inside a task runs serially on that thread.
+ */
+public final class Parallel {
+    /** The body of a parallel loop: runs task {@code task} (0-based) on worker {@code worker} (0-based, caller is 0). */
+    @FunctionalInterface
+    public interface Body {
+        void run(int task, int worker);
+    }
+
+    private static final long SPIN_NANOS = 200_000;
+    private static volatile Parallel global;
+
+    private final int threads;
+    private final Thread[] workers;
+    private final Thread[] parked;
+    private final AtomicInteger nextTask = new AtomicInteger();
+    private final AtomicInteger pending = new AtomicInteger();
+    private volatile int generation;
+    private volatile Body body;
+    private volatile int taskCount;
+    private volatile Throwable failure;
+    private volatile boolean shutdown;
+    private final ThreadLocal<Boolean> inside = ThreadLocal.withInitial(() -> Boolean.FALSE);
+
+    public Parallel(int threads) {
+        if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
+        this.threads = threads;
+        this.workers = new Thread[threads - 1];
+        this.parked = new Thread[threads - 1];
+        for (int i = 0; i < workers.length; i++) {
+            final int id = i + 1;
+            Thread t = new Thread(() -> workerLoop(id), "jmoe-worker-" + id);
+            t.setDaemon(true);
+            workers[i] = t;
+            t.start();
+        }
+    }
+
+    /** The shared pool; {@link #setGlobalThreads} or {@code -Djmoe.threads} sizes it (default: available processors). */
+    public static Parallel global() {
+        Parallel p = global;
+        if (p == null) {
+            synchronized (Parallel.class) {
+                p = global;
+                if (p == null) {
+                    int n = Integer.getInteger("jmoe.threads", Runtime.getRuntime().availableProcessors());
+                    global = p = new Parallel(Math.max(1, n));
+                }
+            }
+        }
+        return p;
+    }
+
+    /** Replaces the shared pool with one of {@code threads} threads. */
+    public static synchronized void setGlobalThreads(int threads) {
+        Parallel old = global;
+        if (old != null && old.threads == threads) return;
+        global = new Parallel(threads);
+        if (old != null) old.close();
+    }
+
+    public int threads() { return threads; }
+
+    /** Runs {@code body} for tasks {@code 0 <= task < count}, spread over the pool; returns when all are done. */
+    public void forEach(int count, Body body) {
+        if (count <= 0) return;
+        if (threads == 1 || count == 1 || inside.get()) {
+            for (int i = 0; i < count; i++) body.run(i, 0);
+            return;
+        }
+        synchronized (this) {
+            this.body = body;
+            this.taskCount = count;
+            this.failure = null;
+            nextTask.set(0);
+            pending.set(workers.length);
+            generation++;
+            for (int i = 0; i < parked.length; i++) {
+                Thread t = parked[i];
+                if (t != null) LockSupport.unpark(t);
+            }
+            inside.set(Boolean.TRUE);
+            try {
+                runTasks(0);
+            } finally {
+                inside.set(Boolean.FALSE);
+            }
+            while (pending.get() != 0) Thread.onSpinWait();
+            this.body = null;
+            Throwable f = failure;
+            if (f != null) {
+                if (f instanceof RuntimeException re) throw re;
+                if (f instanceof Error e) throw e;
+                throw new RuntimeException(f);
+            }
+        }
+    }
+
+    private void runTasks(int worker) {
+        Body b = body;
+        int n = taskCount;
+        int i;
+        while ((i = nextTask.getAndIncrement()) < n) {
+            try {
+                b.run(i, worker);
+            } catch (Throwable t) {
+                failure = t;
+                nextTask.set(n);
+            }
+        }
+    }
+
+    private void workerLoop(int id) {
+        inside.set(Boolean.TRUE);
+        int seen = 0;
+        while (!shutdown) {
+            long spinStart = System.nanoTime();
+            while (generation == seen && !shutdown) {
+                if (System.nanoTime() - spinStart < SPIN_NANOS) {
+                    Thread.onSpinWait();
+                } else {
+                    parked[id - 1] = Thread.currentThread();
+                    if (generation == seen && !shutdown) LockSupport.parkNanos(10_000_000L);
+                    parked[id - 1] = null;
+                }
+            }
+            if (shutdown) return;
+            seen = generation;
+            runTasks(id);
+            pending.decrementAndGet();
+        }
+    }
+
+    /** Stops the workers; the pool must not be used afterwards. */
+    public void close() {
+        shutdown = true;
+        for (Thread t : workers) LockSupport.unpark(t);
+    }
+
+    /** Splits {@code [0, n)} into at most {@code parts} ranges of near-equal size aligned to {@code align}; returns range starts (length parts+1). */
+    public static int[] split(int n, int parts, int align) {
+        int units = (n + align - 1) / align;
+        parts = Math.max(1, Math.min(parts, units));
+        int[] starts = new int[parts + 1];
+        for (int p = 0; p <= parts; p++) starts[p] = Math.min(n, (int) ((long) units * p / parts) * align);
+        starts[parts] = n;
+        return starts;
+    }
+}
