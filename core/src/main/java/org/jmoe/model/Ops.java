@@ -1,0 +1,60 @@
+package org.jmoe.model;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+import org.jmoe.tensor.MatMul;
+
+/** Element-wise and small vector operations of the forward pass, each with a fixed evaluation order. */
+public final class Ops {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
+
+    private Ops() {}
+
+    /** {@code out[o..o+n) = x[xo..xo+n) / rms(x) * w}, the sum of squares in double as ggml does. */
+    public static void rmsnorm(float[] x, int xo, float[] w, float[] out, int o, int n, float eps) {
+        double ss = 0;
+        for (int i = 0; i < n; i++) ss += (double) x[xo + i] * x[xo + i];
+        float scale = (float) (1.0 / Math.sqrt((float) (ss / n) + eps));
+        for (int i = 0; i < n; i++) out[o + i] = (x[xo + i] * scale) * w[i];
+    }
+
+    /** Fixed-order dot product (lanes of 8 with FMA, fixed lane tree, scalar tail). */
+    public static float dot(float[] a, int ao, float[] b, int bo, int n) {
+        int L = F.length();
+        FloatVector acc = FloatVector.zero(F);
+        int i = 0;
+        for (; i <= n - L; i += L) acc = FloatVector.fromArray(F, a, ao + i).fma(FloatVector.fromArray(F, b, bo + i), acc);
+        float s = MatMul.sumLanes(acc);
+        for (; i < n; i++) s = Math.fma(a[ao + i], b[bo + i], s);
+        return s;
+    }
+
+    /** {@code y[yo..yo+n) += a * x[xo..xo+n)}. */
+    public static void axpy(float[] y, int yo, float[] x, int xo, float a, int n) {
+        int L = F.length();
+        int i = 0;
+        FloatVector av = FloatVector.broadcast(F, a);
+        for (; i <= n - L; i += L) {
+            FloatVector.fromArray(F, x, xo + i).fma(av, FloatVector.fromArray(F, y, yo + i)).intoArray(y, yo + i);
+        }
+        for (; i < n; i++) y[yo + i] = Math.fma(x[xo + i], a, y[yo + i]);
+    }
+
+    /** {@code y[yo..yo+n) += b[0..n)}. */
+    public static void add(float[] y, int yo, float[] b, int n) {
+        for (int i = 0; i < n; i++) y[yo + i] += b[i];
+    }
+
+    /** {@code y[yo..yo+n) += s * x[xo..xo+n)} (a plain add when s is 1). */
+    public static void addScaled(float[] y, int yo, float[] x, int xo, int n, float s) {
+        if (s == 1f) {
+            for (int i = 0; i < n; i++) y[yo + i] += x[xo + i];
+        } else {
+            for (int i = 0; i < n; i++) y[yo + i] += s * x[xo + i];
+        }
+    }
+
+    public static float silu(float x) {
+        return x / (1f + (float) Math.exp(-x));
+    }
+}
