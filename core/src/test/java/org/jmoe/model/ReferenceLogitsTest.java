@@ -24,8 +24,19 @@ class ReferenceLogitsTest {
     @ParameterizedTest
     @ValueSource(strings = {"llama_moe", "qwen2moe", "qwen3moe", "olmoe"})
     void f32MatchesLlamaCpp(String name) {
+        check(name, name + ".gguf");
+    }
+
+    /** Pangu Pro MoE (MoGE) safetensors checkpoints against an independent float64 forward pass. */
+    @ParameterizedTest
+    @ValueSource(strings = {"pangu_tiny64", "pangu_tiny16"})
+    void panguMatchesFloat64Reference(String name) {
+        check(name, name);
+    }
+
+    private static void check(String name, String file) {
         Reference.Logits ref = Reference.logits(name);
-        try (Model m = GgufModelLoader.load(Reference.model(name + ".gguf"))) {
+        try (Model m = ModelLoader.load(Reference.model(file))) {
             int V = m.config().vocab;
             assertThat(V).isEqualTo(ref.logits()[0].length);
             Forward f = new Forward(m, 64);
