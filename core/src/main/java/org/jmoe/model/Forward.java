@@ -35,7 +35,7 @@ public final class Forward {
     // Scratch, grown on demand.
     private float[] x = new float[0], xb = new float[0], q = new float[0], k = new float[0], v = new float[0];
     private float[] att = new float[0], tmp = new float[0], moeOut = new float[0], routerLogits = new float[0];
-    private float[] ex = new float[0], eg = new float[0], eu = new float[0], ed = new float[0], slotOut = new float[0];
+    private float[] eg = new float[0], eu = new float[0], slotOut = new float[0];
     private float[] shGate = new float[0], shUp = new float[0], shOut = new float[0];
     private float[] scores = new float[0];
 
@@ -220,16 +220,23 @@ public final class Forward {
         plan.reset(T, E, maxK);
         r.route(rin, plan);
         if (routingListener != null) routingListener.accept(new LayerRouting(l, tokens, plan));
-        // Compute: each expert runs one GEMM over the rows routed to it; results land in their slot.
+        // Compute: each expert runs one GEMM per projection over the rows routed to it; results land in
+        // their slots. With enough active experts the pool runs whole experts in parallel (one loop per
+        // layer, each expert's GEMMs serial on its thread); otherwise each GEMM is split over the pool.
         slotOut = grow(slotOut, T * maxK * H);
-        for (int e = 0; e < E; e++) {
-            int n = plan.load(e);
-            if (n == 0) continue;
-            ex = grow(ex, n * H);
-            for (int i = 0; i < n; i++) System.arraycopy(xb, (plan.slotOf(e, i) / maxK) * H, ex, i * H, H);
-            ed = grow(ed, n * H);
-            swiglu(w.expGate[e], w.expUp[e], w.expDown[e], ex, 0, n, ed, 0);
-            for (int i = 0; i < n; i++) System.arraycopy(ed, i * H, slotOut, plan.slotOf(e, i) * H, H);
+        int active = 0;
+        for (int e = 0; e < E; e++) if (plan.load(e) > 0) active++;
+        int[] ids = new int[active];
+        for (int e = 0, i = 0; e < E; e++) if (plan.load(e) > 0) ids[i++] = e;
+        if (active >= 2 * pool.threads()) {
+            // Largest loads first so the dynamic schedule ends evenly.
+            sortByLoadDescending(ids, plan);
+            if (workers.length < pool.threads()) workers = newWorkers(pool.threads());
+            final int mk = maxK;
+            pool.forEach(active, (task, worker) -> runExpert(w, ids[task], mk, workers[worker], Parallel.SERIAL));
+        } else {
+            if (workers.length == 0) workers = newWorkers(1);
+            for (int e : ids) runExpert(w, e, maxK, workers[0], pool);
         }
         // Combine: per token, its slots in routing order, weighted.
         tmp = grow(tmp, T * H);
@@ -246,6 +253,42 @@ public final class Forward {
                 Ops.addScaled(tmp, t * H, shOut, t * H, H, g);
             }
         }
+    }
+
+    /** Per-thread buffers of the expert stage. */
+    private static final class ExpertScratch {
+        float[] x = new float[0], g = new float[0], u = new float[0], d = new float[0];
+    }
+
+    private ExpertScratch[] workers = new ExpertScratch[0];
+
+    private static ExpertScratch[] newWorkers(int n) {
+        ExpertScratch[] a = new ExpertScratch[n];
+        for (int i = 0; i < n; i++) a[i] = new ExpertScratch();
+        return a;
+    }
+
+    private static void sortByLoadDescending(int[] ids, RoutingPlan plan) {
+        for (int i = 1; i < ids.length; i++) {
+            int v = ids[i], j = i - 1;
+            while (j >= 0 && plan.load(ids[j]) < plan.load(v)) { ids[j + 1] = ids[j]; j--; }
+            ids[j + 1] = v;
+        }
+    }
+
+    /** Gathers expert {@code e}'s rows, runs its SwiGLU FFN as GEMMs over them, scatters results to their slots. */
+    private void runExpert(LayerWeights w, int e, int maxK, ExpertScratch s, Parallel p) {
+        int H = c.hidden, F = c.expertFfn, n = plan.load(e);
+        s.x = grow(s.x, n * H);
+        s.g = grow(s.g, n * F);
+        s.u = grow(s.u, n * F);
+        s.d = grow(s.d, n * H);
+        for (int i = 0; i < n; i++) System.arraycopy(xb, (plan.slotOf(e, i) / maxK) * H, s.x, i * H, H);
+        MatMul.mul(p, w.expGate[e], s.x, 0, H, n, s.g, 0, F);
+        MatMul.mul(p, w.expUp[e], s.x, 0, H, n, s.u, 0, F);
+        for (int i = 0; i < n * F; i++) s.g[i] = Ops.silu(s.g[i]) * s.u[i];
+        MatMul.mul(p, w.expDown[e], s.g, 0, F, n, s.d, 0, H);
+        for (int i = 0; i < n; i++) System.arraycopy(s.d, i * H, slotOut, plan.slotOf(e, i) * H, H);
     }
 
     static float[] grow(float[] a, int n) {

@@ -17,6 +17,8 @@ public final class Parallel {
     }
 
     private static final long SPIN_NANOS = 200_000;
+    /** A pool of one thread: loops run on the caller. */
+    public static final Parallel SERIAL = new Parallel(1);
     private static volatile Parallel global;
 
     private final int threads;
