@@ -14,6 +14,8 @@ public final class QuantizedActs {
     public float[] d = new float[0];
     public float[] s = new float[0];
     public short[] bsums = new short[0];
+    /** The int8 values of {@link #qs} as floats (exact), for kernels that multiply in float lanes. */
+    public float[] qf = new float[0];
 
     /** Resizes the buffers (only growing them) for {@code rows x cols} in {@code format}. */
     public QuantizedActs ensure(ActFormat format, int rows, int cols) {
@@ -25,7 +27,10 @@ public final class QuantizedActs {
         this.cols = cols;
         int n = rows * cols;
         int blocks = n / format.blockSize();
-        if (qs.length < n) qs = new byte[n];
+        if (qs.length < n) {
+            qs = new byte[n];
+            qf = new float[n];
+        }
         if (d.length < blocks) d = new float[blocks];
         if (format == ActFormat.Q8_1 && s.length < blocks) s = new float[blocks];
         if (format == ActFormat.Q8_K && bsums.length < n / 16) bsums = new short[n / 16];

@@ -1,0 +1,87 @@
+package org.jmoe.tensor.quant;
+
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+import org.jmoe.tensor.DType;
+import org.jmoe.tensor.MatMul;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/**
+ * llama.cpp's Q8_0: blocks of 32 values, 34 bytes: an fp16 scale {@code d}, then 32 int8 {@code q};
+ * value = d·q. Reference quantizer: {@code d = amax/127}, {@code q = round(x/d)} (half away from zero).
+ * Dot with Q8_0 activations: {@code Σ_blocks d_w·d_a·Σ q_w·q_a}, the integer sums exact in float lanes.
+ */
+public final class Q8_0 implements BlockFormat {
+    static final VectorSpecies<Byte> B64 = ByteVector.SPECIES_64;
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
+    static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    static final int QK = 32, BYTES = 34;
+
+    @Override
+    public DType type() { return DType.Q8_0; }
+
+    @Override
+    public ActFormat actFormat() { return ActFormat.Q8_0; }
+
+    static void checkLength(int n, int block) {
+        if (n % block != 0) throw new IllegalArgumentException("row length " + n + " is not a multiple of the block size " + block);
+    }
+
+    static float half(MemorySegment s, long off) {
+        return Float.float16ToFloat(s.get(ValueLayout.JAVA_SHORT_UNALIGNED, off));
+    }
+
+    @Override
+    public void dequantize(MemorySegment src, long offset, float[] dst, int dstOff, int n) {
+        checkLength(n, QK);
+        for (int b = 0; b < n / QK; b++) {
+            long o = offset + (long) b * BYTES;
+            float d = half(src, o);
+            for (int i = 0; i < QK; i++) dst[dstOff + b * QK + i] = d * src.get(ValueLayout.JAVA_BYTE, o + 2 + i);
+        }
+    }
+
+    @Override
+    public void quantize(float[] src, int srcOff, int n, MemorySegment dst, long offset) {
+        checkLength(n, QK);
+        for (int b = 0; b < n / QK; b++) {
+            int o = srcOff + b * QK;
+            float amax = 0;
+            for (int i = 0; i < QK; i++) amax = Math.max(amax, Math.abs(src[o + i]));
+            float d = amax / 127f;
+            float id = d != 0f ? 1f / d : 0f;
+            long bo = offset + (long) b * BYTES;
+            dst.set(ValueLayout.JAVA_SHORT_UNALIGNED, bo, Float.floatToFloat16(d));
+            for (int i = 0; i < QK; i++) dst.set(ValueLayout.JAVA_BYTE, bo + 2 + i, (byte) Math.round(src[o + i] * id));
+        }
+    }
+
+    @Override
+    public void dotRows(MemorySegment w, long wOffset, long rowBytes, int cols, QuantizedActs acts, int t,
+                        int r0, int r1, float[] out, int outOff) {
+        int nb = cols / QK;
+        float[] qf = acts.qf;
+        float[] da = acts.d;
+        int qo = t * cols, dbo = t * nb;
+        for (int r = r0; r < r1; r++) {
+            long ro = wOffset + r * rowBytes;
+            FloatVector acc = FloatVector.zero(F);
+            for (int b = 0; b < nb; b++) {
+                long bo = ro + (long) b * BYTES;
+                int ao = qo + b * QK;
+                FloatVector s = FloatVector.zero(F);
+                for (int j = 0; j < QK; j += 8) {
+                    FloatVector wv = (FloatVector) ByteVector.fromMemorySegment(B64, w, bo + 2 + j, LE).convertShape(VectorOperators.B2F, F, 0);
+                    s = wv.fma(FloatVector.fromArray(F, qf, ao + j), s);
+                }
+                acc = s.fma(FloatVector.broadcast(F, half(w, bo) * da[dbo + b]), acc);
+            }
+            out[outOff + r - r0] = MatMul.sumLanes(acc);
+        }
+    }
+}
