@@ -25,8 +25,36 @@ public final class Sampler {
 
     private final Options o;
     private final SplittableRandom rng;
-    private int[] idx = new int[0];
     private float[] val = new float[0];
+
+    /**
+     * The {@code n} ids with the largest values, largest first, ties to the lower id: a bounded insertion
+     * scan when {@code n} is small, else one sort of packed (value, id) keys. No boxing.
+     */
+    static int[] candidates(float[] v, int V, int n) {
+        if (n < V && n <= 256) {
+            int[] ids = new int[n];
+            int size = 0;
+            for (int i = 0; i < V; i++) {
+                float x = v[i];
+                if (size == n && !(x > v[ids[n - 1]])) continue;
+                int j = size < n ? size++ : n - 1;
+                while (j > 0 && x > v[ids[j - 1]]) { ids[j] = ids[j - 1]; j--; }
+                ids[j] = i;
+            }
+            return ids;
+        }
+        long[] keys = new long[V];
+        for (int i = 0; i < V; i++) {
+            int bits = Float.floatToIntBits(v[i]);
+            int sortable = bits ^ ((bits >> 31) & 0x7fffffff); // monotonic in the float value
+            keys[i] = ((long) ~sortable << 32) | i;              // ascending key = descending value, then id
+        }
+        java.util.Arrays.sort(keys);
+        int[] ids = new int[n];
+        for (int i = 0; i < n; i++) ids[i] = (int) keys[i];
+        return ids;
+    }
 
     public Sampler(Options o) {
         this.o = o;
@@ -35,10 +63,7 @@ public final class Sampler {
 
     /** Samples from {@code logits[off..off+V)} given the tokens so far (for the repetition penalty); logits are not modified. */
     public int sample(float[] logits, int off, int V, int[] history, int historyLen) {
-        if (idx.length < V) {
-            idx = new int[V];
-            val = new float[V];
-        }
+        if (val.length < V) val = new float[V];
         System.arraycopy(logits, off, val, 0, V);
         if (o.repeatPenalty() != 1f && o.repeatLastN() > 0) {
             boolean[] seen = new boolean[V];
@@ -54,13 +79,9 @@ public final class Sampler {
             for (int i = 1; i < V; i++) if (val[i] > val[best]) best = i;
             return best;
         }
-        // Sort candidates by logit, descending (stable by id).
-        Integer[] order = new Integer[V];
-        for (int i = 0; i < V; i++) order[i] = i;
+        int n = o.topK() > 0 ? Math.min(o.topK(), V) : V;
+        int[] order = candidates(val, V, n);
         float[] v = val;
-        Arrays.sort(order, (a, b) -> v[a] != v[b] ? Float.compare(v[b], v[a]) : Integer.compare(a, b));
-        int n = V;
-        if (o.topK() > 0) n = Math.min(n, o.topK());
         // Probabilities of the kept candidates at temperature 1 for top-p / min-p, as llama.cpp's samplers do.
         double max = v[order[0]];
         double[] p = new double[n];

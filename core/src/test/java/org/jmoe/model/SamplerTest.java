@@ -68,4 +68,21 @@ class SamplerTest {
         assertThatThrownBy(() -> new Sampler.Options(1f, 0, 0f, 0f, 1f, 64, 0)).hasMessageContaining("top-p");
         assertThatThrownBy(() -> new Sampler.Options(1f, 0, 1f, 1f, 1f, 64, 0)).hasMessageContaining("min-p");
     }
+
+    @Test
+    void candidatesAreTheLargestValuesInOrderTiesToLowerIds() {
+        java.util.SplittableRandom r = new java.util.SplittableRandom(5);
+        for (int it = 0; it < 300; it++) {
+            int V = 1 + r.nextInt(600);
+            float[] v = new float[V];
+            for (int i = 0; i < V; i++) v[i] = r.nextInt(4) == 0 ? (float) r.nextInt(5) - 2 : (float) r.nextGaussian() * 100;
+            int n = 1 + r.nextInt(V);
+            Integer[] all = new Integer[V];
+            for (int i = 0; i < V; i++) all[i] = i;
+            java.util.Arrays.sort(all, (a, b) -> v[a] != v[b] ? Float.compare(v[b], v[a]) : Integer.compare(a, b));
+            int[] want = new int[n];
+            for (int i = 0; i < n; i++) want[i] = all[i];
+            assertThat(Sampler.candidates(v, V, n)).containsExactly(want);
+        }
+    }
 }
