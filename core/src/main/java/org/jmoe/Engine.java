@@ -63,7 +63,7 @@ public final class Engine implements AutoCloseable {
 
     public int[] tokenize(String text) {
         Tokenizer t = requireTokenizer();
-        return t.encode(text, model.config().bosId >= 0);
+        return t.encode(text, t.addsBos());
     }
 
     public String detokenize(int[] ids) {

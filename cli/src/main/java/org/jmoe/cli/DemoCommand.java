@@ -49,7 +49,7 @@ final class DemoCommand implements Runnable {
         Path path = model != null ? model : defaultModel();
         try (Model m = ModelLoader.load(path)) {
             var c = m.config();
-            int[] ids = m.tokenizer() != null ? m.tokenizer().encode(prompt, false) : new int[]{1, 2, 3, 4};
+            int[] ids = m.tokenizer() != null ? m.tokenizer().encode(prompt, m.tokenizer().addsBos()) : new int[]{1, 2, 3, 4};
             Forward f = new Forward(m, Math.min(c.contextLength, ids.length + n + 1));
             ExpertLoad load = new ExpertLoad(c.layers, Math.max(1, c.experts));
             f.setRoutingListener(r -> load.add(r.layer(), r.plan()));

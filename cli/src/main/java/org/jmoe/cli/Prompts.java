@@ -13,7 +13,7 @@ final class Prompts {
         if (m.tokenizer() == null) {
             throw new JmoeException(model.toString(), "checkpoint has no tokenizer: pass token ids with --tokens");
         }
-        int[] ids = m.tokenizer().encode(text, m.config().bosId >= 0);
+        int[] ids = m.tokenizer().encode(text, m.tokenizer().addsBos());
         if (ids.length == 0) throw new JmoeException("--prompt", "prompt encodes to no tokens");
         return ids;
     }

@@ -3,6 +3,8 @@ package org.jmoe.model;
 import org.jmoe.JmoeException;
 import org.jmoe.format.GgufFile;
 import org.jmoe.tensor.Tensor;
+import org.jmoe.tokenizer.Tokenizer;
+import org.jmoe.tokenizer.Tokenizers;
 
 import java.nio.file.Path;
 import java.util.Set;
@@ -193,6 +195,10 @@ public final class GgufModelLoader {
             }
             layers[i] = w;
         }
-        return new Model(f.path(), c, embd, outNorm, output, layers, null, f.tensors(), f);
+        Tokenizer tok = Tokenizers.fromGguf(f.path().toString(), f.metadata());
+        if (tok != null && tok.vocabSize() != c.vocab) {
+            throw new JmoeException(f.path().toString(), "vocabulary has " + tok.vocabSize() + " tokens but token_embd has " + c.vocab + " rows", "key tokenizer.ggml.tokens");
+        }
+        return new Model(f.path(), c, embd, outNorm, output, layers, tok, f.tensors(), f);
     }
 }
