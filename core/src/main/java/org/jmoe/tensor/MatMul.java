@@ -47,7 +47,11 @@ public final class MatMul {
         final int cols = w.cols();
         final int tasks = (rows + ROW_BLOCK - 1) / ROW_BLOCK;
         switch (w.type()) {
-            case F32, F16, BF16 -> pool.forEach(tasks, (task, worker) -> {
+            case F32 -> pool.forEach(tasks, (task, worker) -> {
+                int r0 = task * ROW_BLOCK, r1 = Math.min(rows, r0 + ROW_BLOCK);
+                F32Kernels.rows(w.data(), w.rowBytes(), x, xOff, xStride, T, y, yOff, yStride, r0, r1, cols);
+            });
+            case F16, BF16 -> pool.forEach(tasks, (task, worker) -> {
                 int r0 = task * ROW_BLOCK, r1 = Math.min(rows, r0 + ROW_BLOCK);
                 floatRows(w, x, xOff, xStride, T, y, yOff, yStride, r0, r1, cols);
             });

@@ -2,6 +2,7 @@ package org.jmoe.tensor.quant;
 
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 import org.jmoe.tensor.DType;
@@ -20,6 +21,13 @@ public final class Q4_0 implements BlockFormat {
     static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;
     static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
     static final int QK = 32, BYTES = 18;
+
+    static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
+
+    /** Nibble values 0..15 as floats q − 8. */
+    private static FloatVector nib(IntVector q) {
+        return (FloatVector) q.sub(8).convertShape(VectorOperators.I2F, F, 0);
+    }
 
     @Override
     public DType type() { return DType.Q4_0; }
@@ -76,13 +84,13 @@ public final class Q4_0 implements BlockFormat {
             for (int b = 0; b < nb; b++) {
                 long bo = ro + (long) b * BYTES;
                 int ao = qo + b * QK;
-                ByteVector raw = ByteVector.fromMemorySegment(B128, w, bo + 2, Q8_0.LE);
-                ByteVector lo = raw.and((byte) 0x0f).sub((byte) 8);
-                ByteVector hi = raw.lanewise(VectorOperators.LSHR, 4).and((byte) 0x0f).sub((byte) 8);
-                FloatVector s = ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 0)).mul(FloatVector.fromArray(F, qf, ao));
-                s = ((FloatVector) lo.convertShape(VectorOperators.B2F, F, 1)).fma(FloatVector.fromArray(F, qf, ao + 8), s);
-                s = ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 0)).fma(FloatVector.fromArray(F, qf, ao + 16), s);
-                s = ((FloatVector) hi.convertShape(VectorOperators.B2F, F, 1)).fma(FloatVector.fromArray(F, qf, ao + 24), s);
+                // bytes 0..7 hold values 0..7 (low nibbles) and 16..23 (high), bytes 8..15 values 8..15 and 24..31
+                IntVector b0 = (IntVector) ByteVector.fromMemorySegment(Q8_0.B64, w, bo + 2, Q8_0.LE).convertShape(VectorOperators.B2I, I, 0);
+                IntVector b1 = (IntVector) ByteVector.fromMemorySegment(Q8_0.B64, w, bo + 10, Q8_0.LE).convertShape(VectorOperators.B2I, I, 0);
+                FloatVector s = nib(b0.and(15)).mul(FloatVector.fromArray(F, qf, ao));
+                s = nib(b1.and(15)).fma(FloatVector.fromArray(F, qf, ao + 8), s);
+                s = nib(b0.lanewise(VectorOperators.LSHR, 4).and(15)).fma(FloatVector.fromArray(F, qf, ao + 16), s);
+                s = nib(b1.lanewise(VectorOperators.LSHR, 4).and(15)).fma(FloatVector.fromArray(F, qf, ao + 24), s);
                 acc = s.fma(FloatVector.broadcast(F, Q8_0.half(w, bo) * da[dbo + b]), acc);
             }
             out[outOff + r - r0] = MatMul.sumLanes(acc);
