@@ -8,7 +8,6 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 
 /** JSON output helpers: one object on stdout, or a file written atomically (temp file + rename). */
 final class Json {
@@ -27,19 +26,10 @@ final class Json {
 
     /** Writes {@code o} to {@code out} via a temporary file in the same directory, so a failure leaves nothing. */
     static void writeFile(Path out, Object o, boolean compact) {
-        Path abs = out.toAbsolutePath();
-        Path dir = abs.getParent();
-        Path tmp = null;
-        try {
-            if (dir != null) Files.createDirectories(dir);
-            tmp = Files.createTempFile(dir, "." + abs.getFileName(), ".tmp");
+        org.jmoe.format.AtomicFiles.write(out, tmp -> {
             try (var os = Files.newOutputStream(tmp)) {
                 (compact ? new ObjectMapper() : MAPPER).writeValue(os, o);
             }
-            Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            if (tmp != null) try { Files.deleteIfExists(tmp); } catch (IOException ignored) { }
-            throw new org.jmoe.JmoeException(out.toString(), "cannot write: " + e.getMessage());
-        }
+        });
     }
 }

@@ -1,6 +1,5 @@
 package org.jmoe.format;
 
-import org.jmoe.JmoeException;
 import org.jmoe.tensor.DType;
 
 import java.io.BufferedOutputStream;
@@ -11,7 +10,6 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -86,21 +84,11 @@ public final class GgufWriter {
 
     /** Writes the file atomically. */
     public void write(Path out) {
-        Path abs = out.toAbsolutePath();
-        Path tmp = null;
-        try {
-            Path dir = abs.getParent();
-            if (dir != null) Files.createDirectories(dir);
-            tmp = Files.createTempFile(dir, "." + abs.getFileName(), ".partial");
+        AtomicFiles.write(out, tmp -> {
             try (OutputStream os = new BufferedOutputStream(Files.newOutputStream(tmp), 1 << 20)) {
                 writeTo(os);
             }
-            Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException | RuntimeException e) {
-            if (tmp != null) try { Files.deleteIfExists(tmp); } catch (IOException ignored) { }
-            if (e instanceof JmoeException je) throw je;
-            throw new JmoeException(out.toString(), "cannot write: " + e.getMessage(), null, e);
-        }
+        });
     }
 
     private void writeTo(OutputStream os) throws IOException {

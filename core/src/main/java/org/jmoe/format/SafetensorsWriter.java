@@ -2,7 +2,6 @@ package org.jmoe.format;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import org.jmoe.JmoeException;
 import org.jmoe.tensor.DType;
 
 import java.io.BufferedOutputStream;
@@ -13,7 +12,6 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -72,11 +70,7 @@ public final class SafetensorsWriter {
             throw new IllegalStateException(e);
         }
         int padded = (json.length + 7) / 8 * 8;
-        Path abs = out.toAbsolutePath();
-        Path tmp = null;
-        try {
-            Files.createDirectories(abs.getParent());
-            tmp = Files.createTempFile(abs.getParent(), "." + abs.getFileName(), ".partial");
+        AtomicFiles.write(out, tmp -> {
             try (OutputStream os = new BufferedOutputStream(Files.newOutputStream(tmp), 1 << 20)) {
                 os.write(ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN).putLong(0, padded).array());
                 os.write(json);
@@ -89,10 +83,6 @@ public final class SafetensorsWriter {
                     if (count[0] != e.bytes()) throw new IllegalStateException("tensor " + e.name() + ": wrote " + count[0] + " bytes, expected " + e.bytes());
                 }
             }
-            Files.move(tmp, abs, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException | RuntimeException e) {
-            if (tmp != null) try { Files.deleteIfExists(tmp); } catch (IOException ignored) { }
-            throw new JmoeException(out.toString(), "cannot write: " + e.getMessage(), null, e);
-        }
+        });
     }
 }

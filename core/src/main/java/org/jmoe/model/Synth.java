@@ -216,13 +216,7 @@ public final class Synth {
                 """.formatted(H, s.layers(), s.heads(), s.kvHeads(), E, s.used(), F, SF, s.vocab(), s.ctx(),
                 dtype == DType.F32 ? "float32" : dtype == DType.F16 ? "float16" : "bfloat16");
         w.write(dir.resolve("model.safetensors"));
-        try {
-            Path tmp = Files.createTempFile(dir, ".config", ".json");
-            Files.writeString(tmp, config);
-            Files.move(tmp, dir.resolve("config.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
-        } catch (IOException e) {
-            throw new JmoeException(dir.resolve("config.json").toString(), "cannot write: " + e.getMessage());
-        }
+        org.jmoe.format.AtomicFiles.write(dir.resolve("config.json"), tmp -> Files.writeString(tmp, config));
     }
 
     private static long fileType(DType t) {

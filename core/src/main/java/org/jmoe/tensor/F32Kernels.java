@@ -29,10 +29,6 @@ final class F32Kernels {
             for (; r < r1; r++) y[yOff + r] = MatMul.dotF32(w, r * rowBytes, x, xOff, n);
             return;
         }
-        if (T >= 4) {
-            rowsPanel(w, rowBytes, x, xOff, xStride, T, y, yOff, yStride, r0, r1, n);
-            return;
-        }
         for (; r + 3 <= r1; r += 3) {
             int t = 0;
             for (; t + 4 <= T; t += 4) k3x4(w, r * rowBytes, rowBytes, x, xOff + t * xStride, xStride, y, yOff + t * yStride + r, yStride, n);
@@ -45,72 +41,6 @@ final class F32Kernels {
             for (; t + 4 <= T; t += 4) k1x4(w, r * rowBytes, x, xOff + t * xStride, xStride, y, yOff + t * yStride + r, yStride, n);
             for (; t < T; t++) y[yOff + t * yStride + r] = MatMul.dotF32(w, r * rowBytes, x, xOff + t * xStride, n);
         }
-    }
-
-    private static final ThreadLocal<float[]> PANEL = ThreadLocal.withInitial(() -> new float[0]);
-
-    /** Prefill path: the row block is copied once to a heap panel (reused by all T tokens), then tiled. */
-    static void rowsPanel(MemorySegment w, long rowBytes, float[] x, int xOff, int xStride, int T,
-                          float[] y, int yOff, int yStride, int r0, int r1, int n) {
-        int nr = r1 - r0;
-        float[] p = PANEL.get();
-        if (p.length < nr * n) PANEL.set(p = new float[nr * n]);
-        for (int i = 0; i < nr; i++) MemorySegment.copy(w, ValueLayout.JAVA_FLOAT_UNALIGNED, (r0 + i) * rowBytes, p, i * n, n);
-        int r = 0;
-        for (; r + 3 <= nr; r += 3) {
-            int t = 0;
-            for (; t + 4 <= T; t += 4) h3x4(p, r * n, n, x, xOff + t * xStride, xStride, y, yOff + t * yStride + r0 + r, yStride);
-            for (; t < T; t++) for (int i = 0; i < 3; i++) y[yOff + t * yStride + r0 + r + i] = hdot(p, (r + i) * n, x, xOff + t * xStride, n);
-        }
-        for (; r < nr; r++) {
-            for (int t = 0; t < T; t++) y[yOff + t * yStride + r0 + r] = hdot(p, r * n, x, xOff + t * xStride, n);
-        }
-    }
-
-    private static float htail(float[] w, int wo, float[] x, int xo, int k, int n, float s) {
-        for (; k < n; k++) s = Math.fma(w[wo + k], x[xo + k], s);
-        return s;
-    }
-
-    static float hdot(float[] w, int wo, float[] x, int xo, int n) {
-        FloatVector acc = FloatVector.zero(F);
-        int k = 0;
-        for (; k <= n - L; k += L) acc = FloatVector.fromArray(F, w, wo + k).fma(FloatVector.fromArray(F, x, xo + k), acc);
-        return htail(w, wo, x, xo, k, n, MatMul.sumLanes(acc));
-    }
-
-    private static void h3x4(float[] w, int b0, int n, float[] x, int xo, int xs, float[] y, int yo, int ys) {
-        FloatVector c00 = FloatVector.zero(F), c01 = c00, c02 = c00, c03 = c00;
-        FloatVector c10 = c00, c11 = c00, c12 = c00, c13 = c00;
-        FloatVector c20 = c00, c21 = c00, c22 = c00, c23 = c00;
-        int b1 = b0 + n, b2 = b1 + n;
-        int x0 = xo, x1 = xo + xs, x2 = x1 + xs, x3 = x2 + xs;
-        int k = 0;
-        for (; k <= n - L; k += L) {
-            FloatVector w0 = FloatVector.fromArray(F, w, b0 + k);
-            FloatVector w1 = FloatVector.fromArray(F, w, b1 + k);
-            FloatVector w2 = FloatVector.fromArray(F, w, b2 + k);
-            FloatVector v = FloatVector.fromArray(F, x, x0 + k);
-            c00 = w0.fma(v, c00); c10 = w1.fma(v, c10); c20 = w2.fma(v, c20);
-            v = FloatVector.fromArray(F, x, x1 + k);
-            c01 = w0.fma(v, c01); c11 = w1.fma(v, c11); c21 = w2.fma(v, c21);
-            v = FloatVector.fromArray(F, x, x2 + k);
-            c02 = w0.fma(v, c02); c12 = w1.fma(v, c12); c22 = w2.fma(v, c22);
-            v = FloatVector.fromArray(F, x, x3 + k);
-            c03 = w0.fma(v, c03); c13 = w1.fma(v, c13); c23 = w2.fma(v, c23);
-        }
-        y[yo] = htail(w, b0, x, x0, k, n, MatMul.sumLanes(c00));
-        y[yo + 1] = htail(w, b1, x, x0, k, n, MatMul.sumLanes(c10));
-        y[yo + 2] = htail(w, b2, x, x0, k, n, MatMul.sumLanes(c20));
-        y[yo + ys] = htail(w, b0, x, x1, k, n, MatMul.sumLanes(c01));
-        y[yo + ys + 1] = htail(w, b1, x, x1, k, n, MatMul.sumLanes(c11));
-        y[yo + ys + 2] = htail(w, b2, x, x1, k, n, MatMul.sumLanes(c21));
-        y[yo + 2 * ys] = htail(w, b0, x, x2, k, n, MatMul.sumLanes(c02));
-        y[yo + 2 * ys + 1] = htail(w, b1, x, x2, k, n, MatMul.sumLanes(c12));
-        y[yo + 2 * ys + 2] = htail(w, b2, x, x2, k, n, MatMul.sumLanes(c22));
-        y[yo + 3 * ys] = htail(w, b0, x, x3, k, n, MatMul.sumLanes(c03));
-        y[yo + 3 * ys + 1] = htail(w, b1, x, x3, k, n, MatMul.sumLanes(c13));
-        y[yo + 3 * ys + 2] = htail(w, b2, x, x3, k, n, MatMul.sumLanes(c23));
     }
 
     private static float tail(MemorySegment w, long base, float[] x, int xo, int k, int n, float s) {
