@@ -64,7 +64,11 @@ public final class MatMul {
                 final long rowBytes = w.rowBytes();
                 pool.forEach(tasks, (task, worker) -> {
                     int r0 = task * ROW_BLOCK, r1 = Math.min(rows, r0 + ROW_BLOCK);
-                    for (int t = 0; t < T; t++) f.dotRows(seg, 0, rowBytes, cols, acts, t, r0, r1, y, yOff + t * yStride + r0);
+                    if (T < 4) {
+                        for (int t = 0; t < T; t++) f.dotRows(seg, 0, rowBytes, cols, acts, t, r0, r1, y, yOff + t * yStride + r0);
+                    } else {
+                        for (int r = r0; r < r1; r++) f.dotTokens(seg, 0, rowBytes, cols, acts, 0, T, r, y, yOff + r, yStride);
+                    }
                 });
             }
         }

@@ -28,4 +28,18 @@ public interface BlockFormat {
      */
     void dotRows(MemorySegment w, long wOffset, long rowBytes, int cols, QuantizedActs acts, int t,
                  int r0, int r1, float[] out, int outOff);
+
+    /**
+     * For weight row {@code r} and activation rows {@code t0 <= t < t0 + nt}:
+     * {@code out[outOff + (t - t0) * outStride] = dot(w_r, a_t)}, bit-identical to {@link #dotRows} (same
+     * per-output order); formats override it to decode each weight block once for all {@code nt} tokens.
+     */
+    default void dotTokens(MemorySegment w, long wOffset, long rowBytes, int cols, QuantizedActs acts, int t0, int nt,
+                           int r, float[] out, int outOff, int outStride) {
+        float[] one = new float[1];
+        for (int i = 0; i < nt; i++) {
+            dotRows(w, wOffset, rowBytes, cols, acts, t0 + i, r, r + 1, one, 0);
+            out[outOff + i * outStride] = one[0];
+        }
+    }
 }

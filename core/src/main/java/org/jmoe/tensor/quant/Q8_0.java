@@ -84,4 +84,46 @@ public final class Q8_0 implements BlockFormat {
             out[outOff + r - r0] = MatMul.sumLanes(acc);
         }
     }
+
+    @Override
+    public void dotTokens(MemorySegment w, long wOffset, long rowBytes, int cols, QuantizedActs acts, int t0, int nt,
+                          int r, float[] out, int outOff, int outStride) {
+        int i = 0;
+        for (; i + 4 <= nt; i += 4) dot4(w, wOffset + r * rowBytes, cols, acts, t0 + i, out, outOff + i * outStride, outStride);
+        for (; i < nt; i++) dotRows(w, wOffset, rowBytes, cols, acts, t0 + i, r, r + 1, out, outOff + i * outStride);
+    }
+
+    /** One weight row x 4 tokens: each block is decoded once; per output the same order as {@link #dotRows}. */
+    private static void dot4(MemorySegment w, long ro, int cols, QuantizedActs acts, int t, float[] out, int oo, int os) {
+        int nb = cols / QK;
+        float[] qf = acts.qf, da = acts.d;
+        int a0 = t * cols, a1 = a0 + cols, a2 = a1 + cols, a3 = a2 + cols;
+        int d0 = t * nb, d1 = d0 + nb, d2 = d1 + nb, d3 = d2 + nb;
+        FloatVector c0 = FloatVector.zero(F), c1 = c0, c2 = c0, c3 = c0;
+        for (int b = 0; b < nb; b++) {
+            long bo = ro + (long) b * BYTES;
+            int k = b * QK;
+            FloatVector w0 = (FloatVector) ByteVector.fromMemorySegment(B64, w, bo + 2, LE).convertShape(VectorOperators.B2F, F, 0);
+            FloatVector w1 = (FloatVector) ByteVector.fromMemorySegment(B64, w, bo + 10, LE).convertShape(VectorOperators.B2F, F, 0);
+            FloatVector w2 = (FloatVector) ByteVector.fromMemorySegment(B64, w, bo + 18, LE).convertShape(VectorOperators.B2F, F, 0);
+            FloatVector w3 = (FloatVector) ByteVector.fromMemorySegment(B64, w, bo + 26, LE).convertShape(VectorOperators.B2F, F, 0);
+            float dw = half(w, bo);
+            c0 = block(w0, w1, w2, w3, qf, a0 + k).fma(FloatVector.broadcast(F, dw * da[d0 + b]), c0);
+            c1 = block(w0, w1, w2, w3, qf, a1 + k).fma(FloatVector.broadcast(F, dw * da[d1 + b]), c1);
+            c2 = block(w0, w1, w2, w3, qf, a2 + k).fma(FloatVector.broadcast(F, dw * da[d2 + b]), c2);
+            c3 = block(w0, w1, w2, w3, qf, a3 + k).fma(FloatVector.broadcast(F, dw * da[d3 + b]), c3);
+        }
+        out[oo] = MatMul.sumLanes(c0);
+        out[oo + os] = MatMul.sumLanes(c1);
+        out[oo + 2 * os] = MatMul.sumLanes(c2);
+        out[oo + 3 * os] = MatMul.sumLanes(c3);
+    }
+
+    /** Σ over the block's 32 values of w·a as 8 exact integer lanes (the same FMA chain as {@link #dotRows}). */
+    static FloatVector block(FloatVector w0, FloatVector w1, FloatVector w2, FloatVector w3, float[] qf, int a) {
+        FloatVector s = w0.fma(FloatVector.fromArray(F, qf, a), FloatVector.zero(F));
+        s = w1.fma(FloatVector.fromArray(F, qf, a + 8), s);
+        s = w2.fma(FloatVector.fromArray(F, qf, a + 16), s);
+        return w3.fma(FloatVector.fromArray(F, qf, a + 24), s);
+    }
 }
