@@ -74,11 +74,7 @@ public final class Q8_0 implements BlockFormat {
             for (int b = 0; b < nb; b++) {
                 long bo = ro + (long) b * BYTES;
                 int ao = qo + b * QK;
-                FloatVector s = FloatVector.zero(F);
-                for (int j = 0; j < QK; j += 8) {
-                    FloatVector wv = (FloatVector) ByteVector.fromMemorySegment(B64, w, bo + 2 + j, LE).convertShape(VectorOperators.B2F, F, 0);
-                    s = wv.fma(FloatVector.fromArray(F, qf, ao + j), s);
-                }
+                FloatVector s = block(wv(w, bo + 2), wv(w, bo + 10), wv(w, bo + 18), wv(w, bo + 26), qf, ao);
                 acc = s.fma(FloatVector.broadcast(F, half(w, bo) * da[dbo + b]), acc);
             }
             out[outOff + r - r0] = MatMul.sumLanes(acc);
@@ -103,10 +99,7 @@ public final class Q8_0 implements BlockFormat {
         for (int b = 0; b < nb; b++) {
             long bo = ro + (long) b * BYTES;
             int k = b * QK;
-            FloatVector w0 = (FloatVector) ByteVector.fromMemorySegment(B64, w, bo + 2, LE).convertShape(VectorOperators.B2F, F, 0);
-            FloatVector w1 = (FloatVector) ByteVector.fromMemorySegment(B64, w, bo + 10, LE).convertShape(VectorOperators.B2F, F, 0);
-            FloatVector w2 = (FloatVector) ByteVector.fromMemorySegment(B64, w, bo + 18, LE).convertShape(VectorOperators.B2F, F, 0);
-            FloatVector w3 = (FloatVector) ByteVector.fromMemorySegment(B64, w, bo + 26, LE).convertShape(VectorOperators.B2F, F, 0);
+            FloatVector w0 = wv(w, bo + 2), w1 = wv(w, bo + 10), w2 = wv(w, bo + 18), w3 = wv(w, bo + 26);
             float dw = half(w, bo);
             c0 = block(w0, w1, w2, w3, qf, a0 + k).fma(FloatVector.broadcast(F, dw * da[d0 + b]), c0);
             c1 = block(w0, w1, w2, w3, qf, a1 + k).fma(FloatVector.broadcast(F, dw * da[d1 + b]), c1);
@@ -117,6 +110,11 @@ public final class Q8_0 implements BlockFormat {
         out[oo + os] = MatMul.sumLanes(c1);
         out[oo + 2 * os] = MatMul.sumLanes(c2);
         out[oo + 3 * os] = MatMul.sumLanes(c3);
+    }
+
+    /** 8 int8 weights at byte {@code off} as floats. */
+    private static FloatVector wv(MemorySegment w, long off) {
+        return (FloatVector) ByteVector.fromMemorySegment(B64, w, off, LE).convertShape(VectorOperators.B2F, F, 0);
     }
 
     /** Σ over the block's 32 values of w·a as 8 exact integer lanes (the same FMA chain as {@link #dotRows}). */
