@@ -125,11 +125,14 @@ public final class SafetensorsFile implements AutoCloseable {
         long count = 1;
         for (int i = 0; i < nd; i++) {
             JsonNode d = shape.get(i);
-            if (!d.canConvertToLong() || d.asLong() <= 0 || d.asLong() > dataSize * 8 + 1) {
+            if (!d.canConvertToLong() || d.asLong() < 0) {
                 throw new JmoeException(who, "bad dimension " + d, where + ", dim " + i);
             }
             ne[nd - 1 - i] = d.asLong();
-            count = Math.multiplyExact(count, d.asLong());
+            if (d.asLong() != 0 && count > Long.MAX_VALUE / 8 / d.asLong()) {
+                throw new JmoeException(who, "absurd element count (shape " + shape + ")", where);
+            }
+            count *= d.asLong();
         }
         long begin = offs.get(0).asLong(-1), end = offs.get(1).asLong(-1);
         long bytes = type.bytesFor(count);
