@@ -110,18 +110,30 @@ public final class MatMul {
         int k = 0;
         for (; k <= n - L; k += L) {
             ShortVector h = ShortVector.fromMemorySegment(S, w, base + 2L * k, LE);
-            FloatVector wv = (FloatVector) h.convertShape(VectorOperators.S2F, F, 0);
-            acc = f16(h, wv).fma(FloatVector.fromArray(F, x, xo + k), acc);
+            acc = halfToFloat(h).fma(FloatVector.fromArray(F, x, xo + k), acc);
         }
         float s = sumLanes(acc);
         for (; k < n; k++) s = Math.fma(Float.float16ToFloat(w.get(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, base + 2L * k)), x[xo + k], s);
         return s;
     }
 
-    private static FloatVector f16(ShortVector h, FloatVector unused) {
-        float[] tmp = new float[L];
-        for (int i = 0; i < L; i++) tmp[i] = Float.float16ToFloat(h.lane(i));
-        return FloatVector.fromArray(F, tmp, 0);
+    private static final jdk.incubator.vector.VectorSpecies<Integer> I = jdk.incubator.vector.IntVector.SPECIES_256;
+    /** 2^112: rebiases a half's exponent (bias 15) to a float's (bias 127); also scales subnormals exactly. */
+    private static final float HALF_REBIAS = 0x1p112f;
+
+    /**
+     * Exact IEEE half → float for 8 lanes: the half's exponent and mantissa bits shifted into a float's
+     * place and multiplied by 2^112 (exact for normals and subnormals); all-ones exponents (inf, NaN) are
+     * mapped to all-ones float exponents; then the sign.
+     */
+    static FloatVector halfToFloat(ShortVector h) {
+        jdk.incubator.vector.IntVector v = ((jdk.incubator.vector.IntVector) h.convertShape(VectorOperators.S2I, I, 0)).and(0xffff);
+        jdk.incubator.vector.IntVector em = v.and(0x7fff);
+        FloatVector mag = em.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(HALF_REBIAS);
+        jdk.incubator.vector.IntVector bits = mag.reinterpretAsInts();
+        var special = em.compare(VectorOperators.GE, 0x7c00);
+        bits = bits.blend(em.lanewise(VectorOperators.LSHL, 13).or(0x7f800000), special);
+        return bits.or(v.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
     }
 
     /** Dot of a BF16 row with x, the same order as {@link #dotF32} on the decoded values. */
