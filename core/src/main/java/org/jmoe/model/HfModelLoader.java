@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import org.jmoe.JmoeException;
 import org.jmoe.format.Checkpoint;
 import org.jmoe.tensor.Tensor;
+import org.jmoe.tokenizer.HfTokenizers;
+import org.jmoe.tokenizer.Tokenizer;
 
 import java.nio.file.Path;
 import java.util.Map;
@@ -179,6 +181,10 @@ public final class HfModelLoader {
             }
             layers[i] = w;
         }
-        return new Model(ck.dir(), c, embd, outNorm, output, layers, null, t, ck);
+        Tokenizer tok = HfTokenizers.fromDirectory(ck.dir(), c.bosId, c.eosId);
+        if (tok != null && tok.vocabSize() > c.vocab) {
+            throw new JmoeException(ck.dir().toString(), "tokenizer has " + tok.vocabSize() + " tokens but the model only " + c.vocab, "field vocab_size");
+        }
+        return new Model(ck.dir(), c, embd, outNorm, output, layers, tok, t, ck);
     }
 }
