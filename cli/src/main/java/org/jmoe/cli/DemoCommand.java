@@ -45,7 +45,11 @@ final class DemoCommand implements Runnable {
 
     @Override
     public void run() {
-        if (threads != null) Parallel.setGlobalThreads(threads);
+        if (threads != null) {
+            if (threads < 1 || threads > 1024) throw new IllegalArgumentException("--threads: must be between 1 and 1024, got " + threads);
+            Parallel.setGlobalThreads(threads);
+        }
+        if (n < 0) throw new IllegalArgumentException("--n-predict: must be >= 0, got " + n);
         Path path = model != null ? model : defaultModel();
         try (Model m = ModelLoader.load(path)) {
             var c = m.config();
@@ -57,6 +61,7 @@ final class DemoCommand implements Runnable {
             StringBuilder text = new StringBuilder();
             if (!json) {
                 System.out.printf("model: %s (%s, %d layers, %d experts, %d used per token, %s)%n", path, c.archDisplay, c.layers, c.experts, c.expertsUsed, c.routingDescription());
+                if (model == null) System.out.println("       synthetic random weights: the text is noise; the routing and the speed are real");
                 System.out.print("text:  " + prompt);
                 System.out.flush();
             }
@@ -95,9 +100,10 @@ final class DemoCommand implements Runnable {
 
     private static void printLoad(ExpertLoad load, int E, int L) {
         System.out.println("\ntokens per expert (rows: layers; columns: experts; each token goes to several experts)");
+        if (E % 4 == 0) System.out.println("imbalance: (max - min) / tokens over 4 contiguous expert groups, i.e. 4 devices (MoGE's Imbalance Score)");
         StringBuilder head = new StringBuilder("layer |");
         for (int e = 0; e < E; e++) head.append(String.format("%4d", e));
-        System.out.println(head.append(" | imbalance (4 groups)"));
+        System.out.println(head.append(" | imbalance"));
         for (int l = 0; l < L; l++) {
             StringBuilder row = new StringBuilder(String.format("%5d |", l));
             for (int e = 0; e < E; e++) row.append(String.format("%4d", load.count(l, e)));

@@ -37,8 +37,8 @@ final class SynthCommand implements Runnable {
         DType t = DType.parse(dtype);
         if (t == null) throw new JmoeException("--dtype", "unknown dtype '" + dtype + "'");
         long t0 = System.nanoTime();
-        Synth.Shape s = Synth.shape(arch.equals("pangu-moe") ? arch : arch, preset);
+        Synth.Shape s = Synth.shape(arch, preset);
         Path p = Synth.write(arch, preset, t, seed, out);
-        System.err.printf("jmoe: wrote %s %s %s (%.2fB parameters) to %s in %.1f s%n", arch, preset, t, s.params(arch) / 1e9, p, (System.nanoTime() - t0) / 1e9);
+        System.err.printf("jmoe: wrote %s %s %s (%s parameters) to %s in %.1f s%n", arch, preset, t, InfoCommand.count(s.params(arch)), p, (System.nanoTime() - t0) / 1e9);
     }
 }
