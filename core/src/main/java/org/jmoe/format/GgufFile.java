@@ -4,16 +4,11 @@ import org.jmoe.JmoeException;
 import org.jmoe.tensor.DType;
 import org.jmoe.tensor.Tensor;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -62,29 +57,11 @@ public final class GgufFile implements AutoCloseable {
 
     /** Maps and parses {@code path}; the mapping lives until {@link #close()}. */
     public static GgufFile open(Path path) {
-        String who = path.toString();
-        long size;
+        MappedFile m = MappedFile.map(path, "GGUF file");
         try {
-            size = Files.size(path);
-        } catch (NoSuchFileException e) {
-            throw new JmoeException(who, "no such file");
-        } catch (IOException e) {
-            throw new JmoeException(who, "cannot read: " + e.getMessage());
-        }
-        if (Files.isDirectory(path)) throw new JmoeException(who, "is a directory, not a GGUF file");
-        Arena arena = Arena.ofShared();
-        try {
-            MemorySegment seg;
-            try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-                seg = size == 0 ? MemorySegment.NULL : ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
-            }
-            GgufFile f = parse(path, arena, seg, size);
-            return f;
-        } catch (IOException e) {
-            arena.close();
-            throw new JmoeException(who, "cannot map: " + e.getMessage());
+            return parse(path, m.arena(), m.segment(), m.size());
         } catch (RuntimeException e) {
-            arena.close();
+            m.arena().close();
             throw e;
         }
     }

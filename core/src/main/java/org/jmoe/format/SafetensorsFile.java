@@ -7,16 +7,11 @@ import org.jmoe.JmoeException;
 import org.jmoe.tensor.DType;
 import org.jmoe.tensor.Tensor;
 
-import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.util.Collections;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -46,21 +41,12 @@ public final class SafetensorsFile implements AutoCloseable {
 
     public static SafetensorsFile open(Path path) {
         String who = path.toString();
-        long size;
+        MappedFile m = MappedFile.map(path, "safetensors file");
+        long size = m.size();
+        Arena arena = m.arena();
         try {
-            size = Files.size(path);
-        } catch (NoSuchFileException e) {
-            throw new JmoeException(who, "no such file");
-        } catch (IOException e) {
-            throw new JmoeException(who, "cannot read: " + e.getMessage());
-        }
-        if (size < 8) throw new JmoeException(who, "truncated: " + size + " bytes, a safetensors file needs at least 8", "byte offset 0");
-        Arena arena = Arena.ofShared();
-        try {
-            MemorySegment seg;
-            try (FileChannel ch = FileChannel.open(path, StandardOpenOption.READ)) {
-                seg = ch.map(FileChannel.MapMode.READ_ONLY, 0, size, arena);
-            }
+            if (size < 8) throw new JmoeException(who, "truncated: " + size + " bytes, a safetensors file needs at least 8", "byte offset 0");
+            MemorySegment seg = m.segment();
             long hlen = seg.get(ValueLayout.JAVA_LONG_UNALIGNED, 0);
             if (hlen < 2 || hlen > MAX_HEADER || hlen > size - 8) {
                 throw new JmoeException(who, "absurd header size " + Long.toUnsignedString(hlen) + " for a file of " + size + " bytes", "byte offset 0");
@@ -82,15 +68,12 @@ public final class SafetensorsFile implements AutoCloseable {
                 String name = e.getKey();
                 JsonNode v = e.getValue();
                 if (name.equals("__metadata__")) {
-                    if (v.isObject()) v.properties().forEach(m -> meta.put(m.getKey(), m.getValue().asText()));
+                    if (v.isObject()) v.properties().forEach(kv -> meta.put(kv.getKey(), kv.getValue().asText()));
                     continue;
                 }
                 tensors.put(name, tensor(who, name, v, seg, dataStart, dataSize));
             }
             return new SafetensorsFile(path, arena, tensors, meta);
-        } catch (IOException e) {
-            arena.close();
-            throw new JmoeException(who, "cannot map: " + e.getMessage());
         } catch (RuntimeException e) {
             arena.close();
             throw e;

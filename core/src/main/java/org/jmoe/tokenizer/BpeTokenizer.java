@@ -16,7 +16,7 @@ import java.util.regex.Pattern;
  * printable characters (GPT-2's byte→unicode table), then adjacent symbols are merged by merge rank, lowest
  * first, until no merge applies.
  */
-public final class BpeTokenizer implements Tokenizer {
+public final class BpeTokenizer extends VocabTokenizer {
     /** GPT-2's pre-tokenizer. */
     public static final String GPT2 = "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
     /** Llama 3's (llama.cpp "llama-bpe"). */
@@ -38,14 +38,13 @@ public final class BpeTokenizer implements Tokenizer {
         }
     }
 
-    private final Vocab vocab;
     private final Map<String, Integer> ranks = new HashMap<>();
     private final Pattern pre;
     private final boolean addBosDefault;
     private final Map<String, int[]> cache = new ConcurrentHashMap<>();
 
     BpeTokenizer(Vocab vocab, String[] merges, String preRegex, boolean addBosDefault) {
-        this.vocab = vocab;
+        super(vocab);
         for (int i = 0; i < merges.length; i++) ranks.putIfAbsent(merges[i], i);
         this.pre = Pattern.compile(preRegex, Pattern.UNICODE_CHARACTER_CLASS);
         this.addBosDefault = addBosDefault;
@@ -152,20 +151,5 @@ public final class BpeTokenizer implements Tokenizer {
     }
 
     @Override
-    public int vocabSize() { return vocab.tokens.length; }
-
-    @Override
-    public int bosId() { return vocab.bos; }
-
-    @Override
     public boolean addsBos() { return addBosDefault && vocab.bos >= 0; }
-
-    @Override
-    public int eosId() { return vocab.eos; }
-
-    @Override
-    public boolean isEog(int id) { return vocab.isEog(id); }
-
-    @Override
-    public String token(int id) { return vocab.tokens[id]; }
 }

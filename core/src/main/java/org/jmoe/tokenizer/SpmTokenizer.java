@@ -13,17 +13,16 @@ import java.util.PriorityQueue;
  * merged first (ties to the leftmost) until none applies; characters outside the vocabulary fall back to
  * their UTF-8 bytes as {@code <0xXX>} tokens.
  */
-public final class SpmTokenizer implements Tokenizer {
+public final class SpmTokenizer extends VocabTokenizer {
     private static final char SPACE = '\u2581';
 
-    private final Vocab vocab;
     private final float[] scores;
     private final boolean addSpacePrefix;
     private final boolean addBos;
     private final int[] byteIds = new int[256];
 
     SpmTokenizer(Vocab vocab, float[] scores, boolean addSpacePrefix, boolean addBos) {
-        this.vocab = vocab;
+        super(vocab);
         this.scores = scores;
         this.addSpacePrefix = addSpacePrefix;
         this.addBos = addBos;
@@ -117,20 +116,5 @@ public final class SpmTokenizer implements Tokenizer {
     }
 
     @Override
-    public int vocabSize() { return vocab.tokens.length; }
-
-    @Override
-    public int bosId() { return vocab.bos; }
-
-    @Override
     public boolean addsBos() { return addBos && vocab.bos >= 0; }
-
-    @Override
-    public int eosId() { return vocab.eos; }
-
-    @Override
-    public boolean isEog(int id) { return vocab.isEog(id); }
-
-    @Override
-    public String token(int id) { return vocab.tokens[id]; }
 }
