@@ -28,7 +28,7 @@ public final class Quantizer {
 
     public static void quantize(Path in, Path out, DType type) {
         BlockFormat bf = BlockFormats.of(type);
-        if (bf == null) throw new JmoeException("--dtype", "cannot quantize to " + type + " (supported: " + supported() + ")");
+        if (bf == null || !BlockFormats.canQuantize(type)) throw new JmoeException("--dtype", "cannot quantize to " + type + " (supported: " + supported() + ")");
         if (in.toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) {
             throw new JmoeException("--out", "must differ from --in");
         }
@@ -61,7 +61,7 @@ public final class Quantizer {
 
     static String supported() {
         StringBuilder sb = new StringBuilder();
-        for (DType t : DType.values()) if (t.isQuantized() && BlockFormats.of(t) != null) sb.append(sb.isEmpty() ? "" : ", ").append(t);
+        for (DType t : DType.values()) if (t.isQuantized() && BlockFormats.canQuantize(t)) sb.append(sb.isEmpty() ? "" : ", ").append(t);
         return sb.toString();
     }
 

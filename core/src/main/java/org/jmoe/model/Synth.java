@@ -66,7 +66,7 @@ public final class Synth {
             writePangu(s, dtype, seed, out);
             return out;
         }
-        if (dtype.isQuantized() && BlockFormats.of(dtype) == null) throw new JmoeException("--dtype", "cannot write " + dtype + " yet");
+        if (dtype.isQuantized() && !BlockFormats.canQuantize(dtype)) throw new JmoeException("--dtype", "cannot write " + dtype + " yet");
         if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.BF16 && BlockFormats.of(dtype) == null) {
             throw new JmoeException("--dtype", "unsupported weight dtype " + dtype);
         }

@@ -14,7 +14,61 @@ public final class ActQuant {
     public static void quantizeRow(float[] x, int xOff, QuantizedActs acts, int row) {
         switch (acts.format) {
             case Q8_0 -> q8_0(x, xOff, acts, row);
-            default -> throw new UnsupportedOperationException("activation quantization to " + acts.format);
+            case Q8_1 -> q8_1(x, xOff, acts, row);
+            case Q8_K -> q8_k(x, xOff, acts, row);
+        }
+    }
+
+    /** Q8_1: as Q8_0, plus {@code s = fp16(d * sum(q))} per block (the AVX2 path's definition). */
+    private static void q8_1(float[] x, int xOff, QuantizedActs a, int row) {
+        q8_0(x, xOff, a, row);
+        int n = a.cols, nb = n / 32, qo = row * n, bo = row * nb;
+        for (int b = 0; b < nb; b++) {
+            int sum = 0;
+            for (int i = 0; i < 32; i++) sum += a.qs[qo + b * 32 + i];
+            a.s[bo + b] = Float.float16ToFloat(Float.floatToFloat16(rawD(x, xOff + b * 32) * sum));
+        }
+    }
+
+    /** The unrounded Q8_0/Q8_1 scale {@code amax / 127} of the 32 values at {@code o}. */
+    private static float rawD(float[] x, int o) {
+        float amax = 0;
+        for (int i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(x[o + i]));
+        return amax / 127f;
+    }
+
+    /**
+     * Q8_K (llama.cpp's reference, also its x86 path): per 256 values, {@code iscale = -127 / max} with max the
+     * value of largest magnitude (sign kept), {@code q = min(127, nearest(iscale * x))}, {@code d = 1 / iscale},
+     * and the sums of each 16 quants.
+     */
+    private static void q8_k(float[] x, int xOff, QuantizedActs a, int row) {
+        int n = a.cols, nb = n / 256, qo = row * n, bo = row * nb;
+        for (int b = 0; b < nb; b++) {
+            int o = xOff + b * 256, q0 = qo + b * 256;
+            float amax = 0, max = 0;
+            for (int i = 0; i < 256; i++) {
+                float ax = Math.abs(x[o + i]);
+                if (ax > amax) { amax = ax; max = x[o + i]; }
+            }
+            if (amax == 0) {
+                a.d[bo + b] = 0;
+                for (int i = 0; i < 256; i++) { a.qs[q0 + i] = 0; a.qf[q0 + i] = 0; }
+                for (int j = 0; j < 16; j++) a.bsums[(q0 >> 4) + j] = 0;
+                continue;
+            }
+            float iscale = -127f / max;
+            for (int i = 0; i < 256; i++) {
+                int v = Math.min(127, (int) Math.rint(iscale * x[o + i]));
+                a.qs[q0 + i] = (byte) v;
+                a.qf[q0 + i] = v;
+            }
+            for (int j = 0; j < 16; j++) {
+                int sum = 0;
+                for (int i = 0; i < 16; i++) sum += a.qs[q0 + j * 16 + i];
+                a.bsums[(q0 >> 4) + j] = (short) sum;
+            }
+            a.d[bo + b] = 1f / iscale;
         }
     }
 

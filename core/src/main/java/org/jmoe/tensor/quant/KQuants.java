@@ -1,0 +1,143 @@
+package org.jmoe.tensor.quant;
+
+import org.jmoe.tensor.DType;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+
+/**
+ * llama.cpp's K-quants over super-blocks of 256 values, dequantized and dotted with Q8_K activations in
+ * llama.cpp's integer form:
+ * <ul>
+ *   <li>Q4_K (144 bytes): fp16 d, fp16 dmin, 12 bytes of 6-bit scales/mins for 8 sub-blocks of 32, 128 bytes
+ *       of nibbles (each 64 values: 32 low nibbles, then 32 high); value = d·sc_j·q − dmin·m_j.</li>
+ *   <li>Q5_K (176 bytes): as Q4_K plus 32 bytes of high bits (bit 2i / 2i+1 of qh[l] for the i-th 64).</li>
+ *   <li>Q6_K (210 bytes): 128 bytes low nibbles, 64 bytes of 2-bit highs, 16 int8 scales (sub-blocks of 16),
+ *       fp16 d; value = d·sc_j·(q − 32).</li>
+ * </ul>
+ * Dot per super-block: {@code d_w·d_a·Σ_j sc_j·Σ q·a − dmin_w·d_a·Σ_j m_j·bsum_j}, integer sums exact.
+ * Writing these formats ({@link #quantize}) is not implemented yet: it needs llama.cpp's iterative
+ * scale search to give the same bytes.
+ */
+final class KQuants implements BlockFormat {
+    private final DType type;
+
+    KQuants(DType type) {
+        this.type = type;
+    }
+
+    @Override
+    public DType type() { return type; }
+
+    @Override
+    public ActFormat actFormat() { return ActFormat.Q8_K; }
+
+    /** 6-bit scale (m = false) or min (m = true) of sub-block j from the 12 packed bytes at {@code so}. */
+    private static int scaleMin(MemorySegment s, long so, int j, boolean min) {
+        if (j < 4) return (s.get(ValueLayout.JAVA_BYTE, so + j + (min ? 4 : 0)) & 63);
+        int hi = s.get(ValueLayout.JAVA_BYTE, so + j - (min ? 0 : 4)) & 0xff;
+        int lo = s.get(ValueLayout.JAVA_BYTE, so + j + 4) & 0xff;
+        return (min ? lo >>> 4 : lo & 0xF) | ((hi >>> 6) << 4);
+    }
+
+    /**
+     * Unpacks super-block {@code bo}: q[256] (Q6_K centred: q − 32), per-sub-block scales and mins (Q6_K:
+     * 16 sub-blocks of 16, mins 0); returns {d, dmin}.
+     */
+    private float[] unpack(MemorySegment s, long bo, int[] q, int[] sc, int[] mn) {
+        switch (type) {
+            case Q4_K, Q5_K -> {
+                long so = bo + 4, qh = bo + 16, qs = type == DType.Q5_K ? bo + 48 : bo + 16;
+                for (int j = 0; j < 8; j++) {
+                    sc[j] = scaleMin(s, so, j, false);
+                    mn[j] = scaleMin(s, so, j, true);
+                }
+                for (int c = 0; c < 4; c++) {               // four chunks of 64 values
+                    for (int l = 0; l < 32; l++) {
+                        int v = s.get(ValueLayout.JAVA_BYTE, qs + c * 32 + l) & 0xff;
+                        int lo = v & 0xF, hi = v >>> 4;
+                        if (type == DType.Q5_K) {
+                            int h = s.get(ValueLayout.JAVA_BYTE, qh + l) & 0xff;
+                            lo |= ((h >>> (2 * c)) & 1) << 4;
+                            hi |= ((h >>> (2 * c + 1)) & 1) << 4;
+                        }
+                        q[c * 64 + l] = lo;
+                        q[c * 64 + 32 + l] = hi;
+                    }
+                }
+                return new float[]{Q8_0.half(s, bo), Q8_0.half(s, bo + 2)};
+            }
+            case Q6_K -> {
+                long ql = bo, qh = bo + 128, scs = bo + 192;
+                for (int j = 0; j < 16; j++) {
+                    sc[j] = s.get(ValueLayout.JAVA_BYTE, scs + j);
+                    mn[j] = 0;
+                }
+                for (int n = 0; n < 2; n++) {               // two halves of 128 values
+                    for (int l = 0; l < 32; l++) {
+                        int a = s.get(ValueLayout.JAVA_BYTE, ql + n * 64 + l) & 0xff;
+                        int b = s.get(ValueLayout.JAVA_BYTE, ql + n * 64 + 32 + l) & 0xff;
+                        int h = s.get(ValueLayout.JAVA_BYTE, qh + n * 32 + l) & 0xff;
+                        int base = n * 128;
+                        q[base + l] = ((a & 0xF) | ((h & 3) << 4)) - 32;
+                        q[base + 32 + l] = ((b & 0xF) | (((h >>> 2) & 3) << 4)) - 32;
+                        q[base + 64 + l] = ((a >>> 4) | (((h >>> 4) & 3) << 4)) - 32;
+                        q[base + 96 + l] = ((b >>> 4) | (((h >>> 6) & 3) << 4)) - 32;
+                    }
+                }
+                return new float[]{Q8_0.half(s, bo + 208), 0f};
+            }
+            default -> throw new IllegalStateException(type.toString());
+        }
+    }
+
+    private int subBlock() { return type == DType.Q6_K ? 16 : 32; }
+
+    @Override
+    public void dequantize(MemorySegment src, long offset, float[] dst, int dstOff, int n) {
+        Q8_0.checkLength(n, 256);
+        int[] q = new int[256], sc = new int[16], mn = new int[16];
+        int sb = subBlock();
+        for (int b = 0; b < n / 256; b++) {
+            float[] dm = unpack(src, offset + (long) b * type.blockBytes(), q, sc, mn);
+            for (int i = 0; i < 256; i++) {
+                int j = i / sb;
+                dst[dstOff + b * 256 + i] = dm[0] * sc[j] * q[i] - dm[1] * mn[j];
+            }
+        }
+    }
+
+    @Override
+    public void quantize(float[] src, int srcOff, int n, MemorySegment dst, long offset) {
+        throw new UnsupportedOperationException("writing " + type + " is not implemented yet (reading and computing with it is)");
+    }
+
+    @Override
+    public void dotRows(MemorySegment w, long wOffset, long rowBytes, int cols, QuantizedActs acts, int t,
+                        int r0, int r1, float[] out, int outOff) {
+        int nb = cols / 256, sb = subBlock();
+        int[] q = new int[256], sc = new int[16], mn = new int[16];
+        for (int r = r0; r < r1; r++) {
+            long ro = wOffset + r * rowBytes;
+            float sum = 0;
+            for (int b = 0; b < nb; b++) {
+                float[] dm = unpack(w, ro + (long) b * type.blockBytes(), q, sc, mn);
+                int ao = t * cols + b * 256;
+                long isum = 0, msum = 0;
+                for (int j = 0; j < 256 / sb; j++) {
+                    int s = 0;
+                    for (int i = j * sb; i < (j + 1) * sb; i++) s += q[i] * acts.qs[ao + i];
+                    isum += (long) sc[j] * s;
+                    if (mn[j] != 0) {
+                        int bs = 0;
+                        for (int k = j * sb / 16; k < (j + 1) * sb / 16; k++) bs += acts.bsums[(ao >> 4) + k];
+                        msum += (long) mn[j] * bs;
+                    }
+                }
+                float da = acts.d[t * nb + b];
+                sum += dm[0] * da * isum - dm[1] * da * msum;
+            }
+            out[outOff + r - r0] = sum;
+        }
+    }
+}
