@@ -115,6 +115,97 @@ final class KQuants implements BlockFormat {
     @Override
     public void dotRows(MemorySegment w, long wOffset, long rowBytes, int cols, QuantizedActs acts, int t,
                         int r0, int r1, float[] out, int outOff) {
+        if (type == DType.Q4_K) {
+            for (int r = r0; r < r1; r++) out[outOff + r - r0] = dotQ4K(w, wOffset + r * rowBytes, cols, acts, t);
+            return;
+        }
+        if (type == DType.Q6_K) {
+            for (int r = r0; r < r1; r++) out[outOff + r - r0] = dotQ6K(w, wOffset + r * rowBytes, cols, acts, t);
+            return;
+        }
+        dotRowsScalar(w, wOffset, rowBytes, cols, acts, t, r0, r1, out, outOff);
+    }
+
+    private static final jdk.incubator.vector.VectorSpecies<Float> F = jdk.incubator.vector.FloatVector.SPECIES_256;
+    private static final jdk.incubator.vector.VectorSpecies<Integer> I = jdk.incubator.vector.IntVector.SPECIES_256;
+    private static final jdk.incubator.vector.VectorSpecies<Byte> B64 = jdk.incubator.vector.ByteVector.SPECIES_64;
+
+    private static jdk.incubator.vector.IntVector bytes8(MemorySegment w, long off) {
+        return (jdk.incubator.vector.IntVector) jdk.incubator.vector.ByteVector.fromMemorySegment(B64, w, off, java.nio.ByteOrder.LITTLE_ENDIAN)
+                .convertShape(jdk.incubator.vector.VectorOperators.B2I, I, 0);
+    }
+
+    private static jdk.incubator.vector.FloatVector f(jdk.incubator.vector.IntVector v) {
+        return (jdk.incubator.vector.FloatVector) v.convertShape(jdk.incubator.vector.VectorOperators.I2F, F, 0);
+    }
+
+    /**
+     * Q4_K row · Q8_K activations in float lanes: per sub-block the products of integers are summed exactly,
+     * scaled by the sub-block's integer scale, then each super-block adds d·d_a·Σ − dmin·d_a·Σ m·bsum.
+     */
+    private static float dotQ4K(MemorySegment w, long ro, int cols, QuantizedActs acts, int t) {
+        int nb = cols / 256;
+        float[] qf = acts.qf;
+        float sum = 0;
+        for (int b = 0; b < nb; b++) {
+            long bo = ro + (long) b * 144;
+            int ao = t * cols + b * 256;
+            jdk.incubator.vector.FloatVector isum = jdk.incubator.vector.FloatVector.zero(F);
+            long msum = 0;
+            for (int c = 0; c < 4; c++) {
+                jdk.incubator.vector.FloatVector lo = jdk.incubator.vector.FloatVector.zero(F), hi = lo;
+                for (int g = 0; g < 4; g++) {
+                    jdk.incubator.vector.IntVector v = bytes8(w, bo + 16 + c * 32 + g * 8);
+                    lo = f(v.and(15)).fma(jdk.incubator.vector.FloatVector.fromArray(F, qf, ao + c * 64 + g * 8), lo);
+                    hi = f(v.lanewise(jdk.incubator.vector.VectorOperators.LSHR, 4).and(15)).fma(jdk.incubator.vector.FloatVector.fromArray(F, qf, ao + c * 64 + 32 + g * 8), hi);
+                }
+                int j0 = 2 * c, j1 = 2 * c + 1;
+                isum = lo.fma(jdk.incubator.vector.FloatVector.broadcast(F, scaleMin(w, bo + 4, j0, false)), isum);
+                isum = hi.fma(jdk.incubator.vector.FloatVector.broadcast(F, scaleMin(w, bo + 4, j1, false)), isum);
+                int bs = (ao >> 4) + 4 * c;
+                msum += (long) scaleMin(w, bo + 4, j0, true) * (acts.bsums[bs] + acts.bsums[bs + 1])
+                        + (long) scaleMin(w, bo + 4, j1, true) * (acts.bsums[bs + 2] + acts.bsums[bs + 3]);
+            }
+            float da = acts.d[t * nb + b];
+            sum += Q8_0.half(w, bo) * da * org.jmoe.tensor.MatMul.sumLanes(isum) - Q8_0.half(w, bo + 2) * da * msum;
+        }
+        return sum;
+    }
+
+    /** Q6_K row · Q8_K activations in float lanes (sub-blocks of 16 share an int8 scale). */
+    private static float dotQ6K(MemorySegment w, long ro, int cols, QuantizedActs acts, int t) {
+        int nb = cols / 256;
+        float[] qf = acts.qf;
+        float sum = 0;
+        for (int b = 0; b < nb; b++) {
+            long bo = ro + (long) b * 210;
+            int ao = t * cols + b * 256;
+            jdk.incubator.vector.FloatVector isum = jdk.incubator.vector.FloatVector.zero(F);
+            for (int n = 0; n < 2; n++) {
+                int base = ao + n * 128;
+                long sc = bo + 192 + n * 8;
+                for (int g = 0; g < 4; g++) {
+                    jdk.incubator.vector.IntVector a = bytes8(w, bo + n * 64 + g * 8);
+                    jdk.incubator.vector.IntVector c = bytes8(w, bo + n * 64 + 32 + g * 8);
+                    jdk.incubator.vector.IntVector h = bytes8(w, bo + 128 + n * 32 + g * 8);
+                    int k = g / 2;                          // which 16-value sub-block within each 32
+                    jdk.incubator.vector.FloatVector q1 = f(a.and(15).or(h.and(3).lanewise(jdk.incubator.vector.VectorOperators.LSHL, 4)).sub(32));
+                    jdk.incubator.vector.FloatVector q2 = f(c.and(15).or(h.lanewise(jdk.incubator.vector.VectorOperators.LSHR, 2).and(3).lanewise(jdk.incubator.vector.VectorOperators.LSHL, 4)).sub(32));
+                    jdk.incubator.vector.FloatVector q3 = f(a.lanewise(jdk.incubator.vector.VectorOperators.LSHR, 4).and(15).or(h.lanewise(jdk.incubator.vector.VectorOperators.LSHR, 4).and(3).lanewise(jdk.incubator.vector.VectorOperators.LSHL, 4)).sub(32));
+                    jdk.incubator.vector.FloatVector q4 = f(c.lanewise(jdk.incubator.vector.VectorOperators.LSHR, 4).and(15).or(h.lanewise(jdk.incubator.vector.VectorOperators.LSHR, 6).and(3).lanewise(jdk.incubator.vector.VectorOperators.LSHL, 4)).sub(32));
+                    isum = q1.mul(jdk.incubator.vector.FloatVector.fromArray(F, qf, base + g * 8)).fma(jdk.incubator.vector.FloatVector.broadcast(F, w.get(ValueLayout.JAVA_BYTE, sc + k)), isum);
+                    isum = q2.mul(jdk.incubator.vector.FloatVector.fromArray(F, qf, base + 32 + g * 8)).fma(jdk.incubator.vector.FloatVector.broadcast(F, w.get(ValueLayout.JAVA_BYTE, sc + 2 + k)), isum);
+                    isum = q3.mul(jdk.incubator.vector.FloatVector.fromArray(F, qf, base + 64 + g * 8)).fma(jdk.incubator.vector.FloatVector.broadcast(F, w.get(ValueLayout.JAVA_BYTE, sc + 4 + k)), isum);
+                    isum = q4.mul(jdk.incubator.vector.FloatVector.fromArray(F, qf, base + 96 + g * 8)).fma(jdk.incubator.vector.FloatVector.broadcast(F, w.get(ValueLayout.JAVA_BYTE, sc + 6 + k)), isum);
+                }
+            }
+            sum += Q8_0.half(w, bo + 208) * acts.d[t * nb + b] * org.jmoe.tensor.MatMul.sumLanes(isum);
+        }
+        return sum;
+    }
+
+    private void dotRowsScalar(MemorySegment w, long wOffset, long rowBytes, int cols, QuantizedActs acts, int t,
+                               int r0, int r1, float[] out, int outOff) {
         int nb = cols / 256, sb = subBlock();
         int[] q = new int[256], sc = new int[16], mn = new int[16];
         for (int r = r0; r < r1; r++) {
