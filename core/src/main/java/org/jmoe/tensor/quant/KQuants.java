@@ -16,8 +16,7 @@ import java.lang.foreign.ValueLayout;
  *       fp16 d; value = d·sc_j·(q − 32).</li>
  * </ul>
  * Dot per super-block: {@code d_w·d_a·Σ_j sc_j·Σ q·a − dmin_w·d_a·Σ_j m_j·bsum_j}, integer sums exact.
- * Writing these formats ({@link #quantize}) is not implemented yet: it needs llama.cpp's iterative
- * scale search to give the same bytes.
+ * Q4_K and Q6_K are written by {@link KQuantizer} (llama.cpp's reference search); Q5_K is read-only.
  */
 final class KQuants implements BlockFormat {
     private final DType type;
@@ -109,7 +108,12 @@ final class KQuants implements BlockFormat {
 
     @Override
     public void quantize(float[] src, int srcOff, int n, MemorySegment dst, long offset) {
-        throw new UnsupportedOperationException("writing " + type + " is not implemented yet (reading and computing with it is)");
+        Q8_0.checkLength(n, 256);
+        switch (type) {
+            case Q4_K -> KQuantizer.quantizeQ4K(src, srcOff, n, dst, offset);
+            case Q6_K -> KQuantizer.quantizeQ6K(src, srcOff, n, dst, offset);
+            default -> throw new UnsupportedOperationException("writing " + type + " is not implemented yet (reading and computing with it is)");
+        }
     }
 
     @Override

@@ -213,6 +213,43 @@ class BlockFormatTest {
             assertThatThrownBy(() -> BlockFormats.of(t).dequantize(bytes(1024), 0, new float[1024], 0, t.blockSize() + 1))
                     .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("multiple of the block size");
         }
-        assertThatThrownBy(() -> BlockFormats.of(DType.Q4_K).quantize(new float[256], 0, 256, bytes(144), 0)).hasMessageContaining("Q4_K");
+        assertThatThrownBy(() -> BlockFormats.of(DType.Q5_K).quantize(new float[256], 0, 256, bytes(176), 0)).hasMessageContaining("Q5_K");
+    }
+
+    /** Q4_K and Q6_K files come out byte for byte as llama.cpp's reference quantizer writes them. */
+    @Test
+    void kQuantsMatchLlamaCppBytes() throws Exception {
+        float[] x = new float[4 * 256];
+        for (int i = 0; i < x.length; i++) x[i] = (float) ((i * 7919) % 2001 - 1000) / 137f;
+        for (int i = 0; i < 256; i++) x[3 * 256 + i] *= (i % 32 == 0) ? 40f : 0.01f;
+        try (var in = getClass().getResourceAsStream("llama-cpp-kquants.txt")) {
+            for (String line : new String(in.readAllBytes(), java.nio.charset.StandardCharsets.US_ASCII).split("\n")) {
+                if (line.startsWith("#") || line.isBlank()) continue;
+                String[] parts = line.trim().split(" ");
+                DType t = DType.valueOf(parts[0]);
+                MemorySegment out = bytes((int) t.bytesFor(x.length));
+                for (int r = 0; r < 4; r++) BlockFormats.of(t).quantize(x, r * 256, 256, out, r * t.bytesFor(256));
+                StringBuilder hex = new StringBuilder();
+                for (long i = 0; i < out.byteSize(); i++) hex.append(String.format("%02x", out.get(ValueLayout.JAVA_BYTE, i) & 0xff));
+                assertThat(hex.toString()).as(t.toString()).isEqualTo(parts[1]);
+            }
+        }
+    }
+
+    @Test
+    void kQuantRoundTripIsClose() {
+        SplittableRandom r = new SplittableRandom(14);
+        for (DType t : new DType[]{DType.Q4_K, DType.Q6_K}) {
+            float[] x = new float[1024];
+            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
+            MemorySegment s = bytes((int) t.bytesFor(x.length));
+            BlockFormats.of(t).quantize(x, 0, x.length, s, 0);
+            float[] y = new float[x.length];
+            BlockFormats.of(t).dequantize(s, 0, y, 0, x.length);
+            double err = 0, norm = 0;
+            for (int i = 0; i < x.length; i++) { err += (x[i] - y[i]) * (x[i] - y[i]); norm += x[i] * x[i]; }
+            // relative RMS error of a 4-bit (Q4_K) / 6-bit (Q6_K) grid on Gaussian data: ~9% / ~2.5%
+            assertThat(Math.sqrt(err / norm)).as("%s", t).isLessThan(t == DType.Q4_K ? 0.12 : 0.035);
+        }
     }
 }
