@@ -26,7 +26,24 @@ public final class Quantizer {
         return t.dims() >= 2 && n.endsWith(".weight") && !n.contains("ffn_gate_inp") && !n.contains("_norm");
     }
 
-    public static void quantize(Path in, Path out, DType type) {
+    /**
+     * The type a tensor with rows of {@code cols} values gets when {@code target} does not fit them, as
+     * llama-quantize falls back: Q4_K → Q5_0, Q5_K → Q5_1, Q6_K → Q8_0, and F16 when even that does not fit.
+     */
+    public static DType fallback(DType target, long cols) {
+        if (cols % target.blockSize() == 0) return target;
+        DType f = switch (target) {
+            case Q4_K -> DType.Q5_0;
+            case Q5_K -> DType.Q5_1;
+            case Q6_K -> DType.Q8_0;
+            default -> DType.F16;
+        };
+        return cols % f.blockSize() == 0 ? f : DType.F16;
+    }
+
+    /** Quantizes {@code in} to {@code out}; returns one line per tensor that fell back to another type. */
+    public static java.util.List<String> quantize(Path in, Path out, DType type) {
+        java.util.List<String> notes = new java.util.ArrayList<>();
         BlockFormat bf = BlockFormats.of(type);
         if (bf == null || !BlockFormats.canQuantize(type)) throw new JmoeException("--dtype", "cannot quantize to " + type + " (supported: " + supported() + ")");
         if (in.toAbsolutePath().normalize().equals(out.toAbsolutePath().normalize())) {
@@ -36,18 +53,24 @@ public final class Quantizer {
             GgufWriter w = new GgufWriter().putAll(f);
             w.put("general.file_type", GgufType.UINT32, fileType(type));
             for (Tensor t : f.tensors().values()) {
-                if (quantizes(t) && t.type() != type) {
-                    if (t.cols() % type.blockSize() != 0) {
-                        throw new JmoeException(in.toString(), "rows of " + t.cols() + " values do not split into " + type + " blocks of " + type.blockSize(), "tensor " + t.name());
-                    }
+                DType tt = quantizes(t) ? fallback(type, t.cols()) : t.type();
+                if (tt != type && quantizes(t)) notes.add(t.name() + ": rows of " + t.cols() + " values do not split into " + type + " blocks of " + type.blockSize() + ", using " + tt);
+                if (quantizes(t) && t.type() != tt) {
                     long rows = t.elementCount() / t.cols();
-                    w.addTensor(t.name(), type, t.shape(), sink -> {
+                    BlockFormat tf = BlockFormats.of(tt);
+                    w.addTensor(t.name(), tt, t.shape(), sink -> {
                         float[] row = new float[t.cols()];
-                        byte[] buf = new byte[(int) type.bytesFor(t.cols())];
+                        byte[] buf = new byte[(int) tt.bytesFor(t.cols())];
                         MemorySegment seg = MemorySegment.ofArray(buf);
+                        java.nio.ByteBuffer bb = java.nio.ByteBuffer.wrap(buf).order(java.nio.ByteOrder.LITTLE_ENDIAN);
                         for (long r = 0; r < rows; r++) {
                             t.row(r, row, 0);
-                            bf.quantize(row, 0, row.length, seg, 0);
+                            if (tf != null) {
+                                tf.quantize(row, 0, row.length, seg, 0);
+                            } else {
+                                bb.clear();
+                                for (float v : row) bb.putShort(Float.floatToFloat16(v));
+                            }
                             sink.write(buf, 0, buf.length);
                         }
                     });
@@ -57,6 +80,7 @@ public final class Quantizer {
             }
             w.write(out);
         }
+        return notes;
     }
 
     static String supported() {

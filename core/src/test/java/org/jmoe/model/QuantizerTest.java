@@ -37,4 +37,24 @@ class QuantizerTest {
             assertThat(differing).as("bytes differing of %d", bytes).isZero();
         }
     }
+
+    /** Rows of 64 values do not fit 256-value K-quant blocks: each such tensor falls back as llama-quantize does. */
+    @ParameterizedTest
+    @CsvSource({"Q4_K,Q5_0", "Q5_K,Q5_1", "Q6_K,Q8_0"})
+    void kQuantsFallBackOnNarrowRows(String target, String expected) {
+        Path out = dir.resolve("fb.gguf");
+        var notes = Quantizer.quantize(Reference.model("qwen3moe.gguf"), out, org.jmoe.tensor.DType.valueOf(target));
+        assertThat(notes).isNotEmpty().allMatch(n -> n.contains("using " + expected));
+        try (GgufFile f = GgufFile.open(out)) {
+            for (Tensor t : f.tensors().values()) {
+                if (Quantizer.quantizes(t)) assertThat(t.type().name()).as(t.name()).isEqualTo(expected);
+                else assertThat(t.type()).isEqualTo(org.jmoe.tensor.DType.F32);
+            }
+        }
+        try (Model m = ModelLoader.load(out)) {
+            float[] logits = new float[3 * m.config().vocab];
+            new Forward(m, 8).eval(new int[]{1, 2, 3}, logits, true);
+            for (float v : logits) assertThat(Float.isFinite(v)).isTrue();
+        }
+    }
 }

@@ -15,9 +15,9 @@ public final class BlockFormats {
 
     private BlockFormats() {}
 
-    /** True when jmoe can also write {@code type} (Q5_K is read-only for now). */
+    /** True when jmoe can also write {@code type}. */
     public static boolean canQuantize(DType type) {
-        return of(type) != null && type != DType.Q5_K;
+        return of(type) != null;
     }
 
     /** The format for {@code type}, or null when jmoe cannot compute with it. */

@@ -86,20 +86,32 @@ final class KQuantizer {
         return new float[]{scale, -min};
     }
 
-    /** Q4_K: 8 sub-blocks of 32, 6-bit scales and mins. */
+    /** Q4_K: 8 sub-blocks of 32, 6-bit scales and mins, 4-bit values. */
     static void quantizeQ4K(float[] src, int srcOff, int n, MemorySegment dst, long offset) {
+        quantizeScaleMin(src, srcOff, n, dst, offset, false);
+    }
+
+    /** Q5_K: as Q4_K with 5-bit values (a different search range: -0.5 + 0.1 i, 16 candidates). */
+    static void quantizeQ5K(float[] src, int srcOff, int n, MemorySegment dst, long offset) {
+        quantizeScaleMin(src, srcOff, n, dst, offset, true);
+    }
+
+    private static void quantizeScaleMin(float[] src, int srcOff, int n, MemorySegment dst, long offset, boolean five) {
+        int nmax = five ? 31 : 15, blockBytes = five ? 176 : 144;
+        long qsOff = five ? 48 : 16;
         int[] l = new int[256], laux = new int[32];
         float[] weights = new float[32], mins = new float[8], scales = new float[8];
         for (int b = 0; b < n / 256; b++) {
             int xo = srcOff + b * 256;
-            long bo = offset + (long) b * 144;
+            long bo = offset + (long) b * blockBytes;
             float maxScale = 0, maxMin = 0;
             for (int j = 0; j < 8; j++) {
                 float sumX2 = 0;
                 for (int i = 0; i < 32; i++) sumX2 += src[xo + 32 * j + i] * src[xo + 32 * j + i];
                 float avX = (float) Math.sqrt(sumX2 / 32);
                 for (int i = 0; i < 32; i++) weights[i] = avX + Math.abs(src[xo + 32 * j + i]);
-                float[] sm = makeQkx2(32, 15, src, xo + 32 * j, weights, l, 32 * j, laux, -1f, 0.1f, 20);
+                float[] sm = five ? makeQkx2(32, 31, src, xo + 32 * j, weights, l, 32 * j, laux, -0.5f, 0.1f, 15)
+                        : makeQkx2(32, 15, src, xo + 32 * j, weights, l, 32 * j, laux, -1f, 0.1f, 20);
                 scales[j] = sm[0];
                 mins[j] = sm[1];
                 if (sm[0] > maxScale) maxScale = sm[0];
@@ -136,11 +148,18 @@ final class KQuantizer {
                 float d = Float.float16ToFloat(dh) * s6;
                 if (d == 0f) continue;
                 float dm = Float.float16ToFloat(mh) * m6;
-                for (int i = 0; i < 32; i++) l[32 * j + i] = Math.max(0, Math.min(15, nearest((src[xo + 32 * j + i] + dm) / d)));
+                for (int i = 0; i < 32; i++) l[32 * j + i] = Math.max(0, Math.min(nmax, nearest((src[xo + 32 * j + i] + dm) / d)));
             }
+            int[] qh = new int[32];
             for (int c = 0; c < 4; c++) {
-                for (int i = 0; i < 32; i++) dst.set(ValueLayout.JAVA_BYTE, bo + 16 + c * 32 + i, (byte) (l[c * 64 + i] | (l[c * 64 + 32 + i] << 4)));
+                for (int i = 0; i < 32; i++) {
+                    int l1 = l[c * 64 + i], l2 = l[c * 64 + 32 + i];
+                    if (l1 > 15) { l1 -= 16; qh[i] |= 1 << (2 * c); }
+                    if (l2 > 15) { l2 -= 16; qh[i] |= 2 << (2 * c); }
+                    dst.set(ValueLayout.JAVA_BYTE, bo + qsOff + c * 32 + i, (byte) (l1 | (l2 << 4)));
+                }
             }
+            if (five) for (int i = 0; i < 32; i++) dst.set(ValueLayout.JAVA_BYTE, bo + 16 + i, (byte) qh[i]);
         }
     }
 

@@ -16,7 +16,7 @@ import java.lang.foreign.ValueLayout;
  *       fp16 d; value = d·sc_j·(q − 32).</li>
  * </ul>
  * Dot per super-block: {@code d_w·d_a·Σ_j sc_j·Σ q·a − dmin_w·d_a·Σ_j m_j·bsum_j}, integer sums exact.
- * Q4_K and Q6_K are written by {@link KQuantizer} (llama.cpp's reference search); Q5_K is read-only.
+ * They are written by {@link KQuantizer} (llama.cpp's reference search).
  */
 final class KQuants implements BlockFormat {
     private final DType type;
@@ -111,8 +111,9 @@ final class KQuants implements BlockFormat {
         Q8_0.checkLength(n, 256);
         switch (type) {
             case Q4_K -> KQuantizer.quantizeQ4K(src, srcOff, n, dst, offset);
+            case Q5_K -> KQuantizer.quantizeQ5K(src, srcOff, n, dst, offset);
             case Q6_K -> KQuantizer.quantizeQ6K(src, srcOff, n, dst, offset);
-            default -> throw new UnsupportedOperationException("writing " + type + " is not implemented yet (reading and computing with it is)");
+            default -> throw new IllegalStateException(type.toString());
         }
     }
 
