@@ -116,4 +116,47 @@ class CliTest {
         }
         assertThat(Files.exists(dir.resolve("o.json"))).isFalse();
     }
+
+    /** Perplexity equals exp(mean NLL) computed here from the logits command's output for the same chunk. */
+    @Test
+    void perplexityAgreesWithLogitsAndTextCommandsWork(@TempDir Path dir) throws Exception {
+        Path model = dir.resolve("m.gguf");
+        assertThat(run("synth", "--arch", "qwen3moe", "--preset", "tiny", "--seed", "3", "-o", model.toString()).code()).isZero();
+        Path text = dir.resolve("t.txt");
+        Files.writeString(text, "the model routes each token to the experts, and the experts answer in their group. ".repeat(8));
+        Run p = run("perplexity", "-m", model.toString(), "-f", text.toString(), "--ctx", "32", "--chunks", "1", "--json");
+        assertThat(p.code()).as(p.err()).isZero();
+        JsonNode pj = new ObjectMapper().readTree(p.out());
+        // the same first chunk through the tokenizer and the logits command
+        org.jmoe.tokenizer.Tokenizer tok;
+        try (org.jmoe.model.Model m = org.jmoe.model.ModelLoader.load(model)) {
+            tok = m.tokenizer();
+            int[] ids = tok.encode(Files.readString(text), tok.addsBos());
+            StringBuilder csv = new StringBuilder();
+            for (int i = 0; i < 32; i++) csv.append(i == 0 ? "" : ",").append(ids[i]);
+            Path out = dir.resolve("l.json");
+            assertThat(run("logits", "-m", model.toString(), "--tokens", csv.toString(), "-o", out.toString()).code()).isZero();
+            JsonNode l = new ObjectMapper().readTree(out.toFile()).get("logits");
+            double nll = 0;
+            int n = 0;
+            for (int t = 16; t < 31; t++) {              // llama.cpp's method: the second half of the chunk
+                JsonNode row = l.get(t);
+                double max = Double.NEGATIVE_INFINITY, sum = 0;
+                for (JsonNode v : row) max = Math.max(max, v.asDouble());
+                for (JsonNode v : row) sum += Math.exp(v.asDouble() - max);
+                nll -= row.get(ids[t + 1]).asDouble() - max - Math.log(sum);
+                n++;
+            }
+            assertThat(pj.get("scored_tokens").asInt()).isEqualTo(n);
+            // same logits (one batch of 32 either way), summed in double: equal to rounding
+            assertThat(pj.get("perplexity").asDouble()).isCloseTo(Math.exp(nll / n), org.assertj.core.data.Offset.offset(1e-6 * Math.exp(nll / n)));
+        }
+        Run g = run("generate", "-m", model.toString(), "-p", "the model", "-n", "5", "--temp", "0", "--json");
+        assertThat(g.code()).as(g.err()).isZero();
+        JsonNode gj = new ObjectMapper().readTree(g.out());
+        int[] gen = new int[gj.get("tokens").size()];
+        for (int i = 0; i < gen.length; i++) gen[i] = gj.get("tokens").get(i).asInt();
+        assertThat(gj.get("text").asText()).isEqualTo(tok.decode(gen));
+        assertThat(gj.get("prompt_tokens").asInt()).isEqualTo(tok.encode("the model", tok.addsBos()).length);
+    }
 }
