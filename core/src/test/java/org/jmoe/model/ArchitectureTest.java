@@ -145,6 +145,23 @@ class ArchitectureTest {
         });
     }
 
+    /** Without output.weight the LM head is the token embedding (tied), as llama.cpp does. */
+    @Test
+    void tiedEmbeddingsWhenOutputIsAbsent(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) {
+        java.nio.file.Path p = dir.resolve("tied.gguf");
+        try (org.jmoe.format.GgufFile f = org.jmoe.format.GgufFile.open(Reference.model("llama_moe.gguf"))) {
+            org.jmoe.format.GgufWriter w = new org.jmoe.format.GgufWriter().putAll(f);
+            f.tensors().values().stream().filter(t -> !t.name().equals("output.weight")).forEach(t -> add(w, t.name(), t));
+            w.write(p);
+        }
+        try (Model m = ModelLoader.load(p)) {
+            assertThat(m.output()).isSameAs(m.tokenEmbd());
+            float[] got = new float[TOKENS.length * m.config().vocab];
+            new Forward(m, 32).eval(TOKENS, got, true);
+            assertMatches(got, new DoubleForward(m).logits(TOKENS), m.config().vocab);
+        }
+    }
+
     @Test
     void graniteMultipliers() {
         check(TestModels.granite(), 11);
