@@ -97,4 +97,71 @@ class HfLoaderTest {
             }
         }
     }
+
+    /**
+     * Mixtral: llama.cpp's converter permutes the q/k rows of each head so that RoPE rotates adjacent pairs;
+     * HF checkpoints keep the halves. Undoing that permutation on llama_moe.gguf and naming the tensors as
+     * MixtralForCausalLM does (block_sparse_moe, w1/w2/w3) must give llama.cpp's logits with NEOX RoPE.
+     */
+    @org.junit.jupiter.api.Test
+    void mixtralCheckpointWithHfRopeLayout() throws Exception {
+        Path ck = dir.resolve("mixtral");
+        Files.createDirectories(ck);
+        try (GgufFile f = GgufFile.open(Reference.model("llama_moe.gguf")); Model m = GgufModelLoader.load(Reference.model("llama_moe.gguf"))) {
+            ModelConfig c = m.config();
+            SafetensorsWriter w = new SafetensorsWriter(Map.of());
+            java.util.function.BiConsumer<String, Tensor> put = (hf, t) -> w.add(hf, t.type(), hfShape(t), out -> out.write(t.data().asByteBuffer()));
+            put.accept("model.embed_tokens.weight", f.require("token_embd.weight"));
+            put.accept("lm_head.weight", f.require("output.weight"));
+            put.accept("model.norm.weight", f.require("output_norm.weight"));
+            for (int l = 0; l < c.layers; l++) {
+                String b = "blk." + l + ".", h = "model.layers." + l + ".";
+                put.accept(h + "input_layernorm.weight", f.require(b + "attn_norm.weight"));
+                put.accept(h + "post_attention_layernorm.weight", f.require(b + "ffn_norm.weight"));
+                unpermute(w, h + "self_attn.q_proj.weight", f.require(b + "attn_q.weight"), c.heads, c.headDim);
+                unpermute(w, h + "self_attn.k_proj.weight", f.require(b + "attn_k.weight"), c.kvHeads, c.headDim);
+                put.accept(h + "self_attn.v_proj.weight", f.require(b + "attn_v.weight"));
+                put.accept(h + "self_attn.o_proj.weight", f.require(b + "attn_output.weight"));
+                put.accept(h + "block_sparse_moe.gate.weight", f.require(b + "ffn_gate_inp.weight"));
+                for (int e = 0; e < c.experts; e++) {
+                    put.accept(h + "block_sparse_moe.experts." + e + ".w1.weight", f.require(b + "ffn_gate_exps.weight").slice(e));
+                    put.accept(h + "block_sparse_moe.experts." + e + ".w3.weight", f.require(b + "ffn_up_exps.weight").slice(e));
+                    put.accept(h + "block_sparse_moe.experts." + e + ".w2.weight", f.require(b + "ffn_down_exps.weight").slice(e));
+                }
+            }
+            w.write(ck.resolve("model.safetensors"));
+            Files.writeString(ck.resolve("config.json"), """
+                    {"architectures": ["MixtralForCausalLM"], "hidden_size": %d, "num_hidden_layers": %d, "num_attention_heads": %d,
+                     "num_key_value_heads": %d, "vocab_size": %d, "rms_norm_eps": %s, "rope_theta": %s, "intermediate_size": %d,
+                     "num_local_experts": %d, "num_experts_per_tok": %d, "max_position_embeddings": 256}
+                    """.formatted(c.hidden, c.layers, c.heads, c.kvHeads, c.vocab, Float.toString(c.rmsEps), Double.toString(c.ropeTheta),
+                    c.expertFfn, c.experts, c.expertsUsed));
+        }
+        Reference.Logits ref = Reference.logits("llama_moe");
+        try (Model m = ModelLoader.load(ck)) {
+            assertThat(m.config().ropeType).isEqualTo(ModelConfig.RopeType.NEOX);
+            int V = m.config().vocab;
+            float[] out = new float[ref.tokens().length * V];
+            new Forward(m, 16).eval(ref.tokens(), out, true);
+            for (int t = 0; t < ref.tokens().length; t++) {
+                float tol = 1e-4f * Math.max(1f, ReferenceLogitsTest.maxAbs(ref.logits()[t]));
+                assertThat(ReferenceLogitsTest.maxAbsDiff(java.util.Arrays.copyOfRange(out, t * V, (t + 1) * V), ref.logits()[t])).isLessThanOrEqualTo(tol);
+            }
+        }
+    }
+
+    /** HF row h*d + j*d/2 + i is GGUF row h*d + 2i + j (the converter's per-head permutation, inverted). */
+    private static void unpermute(SafetensorsWriter w, String name, Tensor t, int heads, int d) {
+        long rowBytes = t.rowBytes();
+        w.add(name, t.type(), hfShape(t), out -> {
+            for (int h = 0; h < heads; h++) {
+                for (int j = 0; j < 2; j++) {
+                    for (int i = 0; i < d / 2; i++) {
+                        long g = (long) h * d + 2L * i + j;
+                        out.write(t.data().asSlice(g * rowBytes, rowBytes).asByteBuffer());
+                    }
+                }
+            }
+        });
+    }
 }
