@@ -55,6 +55,8 @@ public final class TopKRouter implements Router {
         boolean[] allowed = new boolean[E];
         int[] chosen = new int[kk];
         float[] groupScore = new float[groups];
+        boolean[] keep = new boolean[groups];
+        float[] expw = new float[kk];
         for (int t = 0; t < in.tokens; t++) {
             int zo = t * E;
             switch (scores) {
@@ -73,7 +75,7 @@ public final class TopKRouter implements Router {
                     }
                     groupScore[g] = gsize > 1 ? a + b : a;
                 }
-                boolean[] keep = new boolean[groups];
+                java.util.Arrays.fill(keep, false);
                 for (int i = 0; i < topkGroups; i++) {
                     int best = -1;
                     for (int g = 0; g < groups; g++) if (!keep[g] && (best < 0 || groupScore[g] > groupScore[best])) best = g;
@@ -86,9 +88,8 @@ public final class TopKRouter implements Router {
             if (scores == Scores.SOFTMAX_AFTER_TOPK) {
                 float max = Float.NEGATIVE_INFINITY;
                 for (int i = 0; i < n; i++) max = Math.max(max, p[chosen[i]]);
-                float[] w = new float[n];
-                for (int i = 0; i < n; i++) { w[i] = (float) Math.exp(p[chosen[i]] - max); sum += w[i]; }
-                for (int i = 0; i < n; i++) plan.add(t, chosen[i], w[i] / sum * scale);
+                for (int i = 0; i < n; i++) { expw[i] = (float) Math.exp(p[chosen[i]] - max); sum += expw[i]; }
+                for (int i = 0; i < n; i++) plan.add(t, chosen[i], expw[i] / sum * scale);
                 continue;
             }
             for (int i = 0; i < n; i++) sum += p[chosen[i]];
