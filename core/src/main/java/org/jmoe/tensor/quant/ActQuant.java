@@ -87,6 +87,15 @@ public final class ActQuant {
                 a.qs[qo + b * 32 + i] = (byte) q;
                 a.qf[qo + b * 32 + i] = q;
             }
+            int o0 = qo + b * 32;
+            for (int i = 0; i < 8; i++) {
+                float l = 0;
+                for (int j = 0; j < 4; j++) {
+                    a.qp[o0 + 8 * j + i] = a.qf[o0 + 4 * i + j];
+                    l += a.qf[o0 + 8 * j + i];
+                }
+                a.lsum[o0 / 4 + i] = l;
+            }
         }
     }
 }

@@ -1,6 +1,12 @@
 package org.jmoe.tensor.quant;
 
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
 import org.jmoe.tensor.DType;
+import org.jmoe.tensor.MatMul;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -98,25 +104,59 @@ final class LegacyQuants implements BlockFormat {
         }
     }
 
+    /**
+     * Per block, lane i accumulates the exact integer Σ_c q[8c+i]·a[8c+i] over the four 8-value chunks c, (Q5_0:
+     * minus 16·Σ_c a[8c+i], {@link QuantizedActs#lsum}); the lanes are scaled by d_w·d_a with one FMA per block
+     * and summed in {@link MatMul#sumLanes}'s fixed tree; the min terms m_w·s_a are summed in block order and
+     * added last. Nothing depends on r0, r1 or t.
+     */
     @Override
     public void dotRows(MemorySegment w, long wOffset, long rowBytes, int cols, QuantizedActs acts, int t,
                         int r0, int r1, float[] out, int outOff) {
+        Q8_0.checkLength(cols, 32);
+        for (int r = r0; r < r1; r++) out[outOff + r - r0] = dotRow(w, wOffset + r * rowBytes, cols, acts, t);
+    }
+
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
+    private static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
+    private static final IntVector BIT = IntVector.fromArray(I, new int[]{1, 2, 4, 8, 16, 32, 64, 128}, 0);
+    private static final FloatVector HIGH_SCALE = FloatVector.fromArray(F, new float[]{16, 8, 4, 2, 1, 0.5f, 0.25f, 0.125f}, 0);
+    private static final FloatVector MINUS16 = FloatVector.broadcast(F, -16f);
+
+    private float dotRow(MemorySegment w, long ro, int cols, QuantizedActs acts, int t) {
         int nb = cols / 32;
-        int[] q = new int[32];
-        for (int r = r0; r < r1; r++) {
-            long ro = wOffset + r * rowBytes;
-            float sum = 0;
-            for (int b = 0; b < nb; b++) {
-                long bo = ro + (long) b * bytes;
-                quants(w, bo, q);
-                int ao = t * cols + b * 32;
-                int isum = 0;
-                for (int i = 0; i < 32; i++) isum += q[i] * acts.qs[ao + i];
-                float da = acts.d[t * nb + b];
-                sum += Q8_0.half(w, bo) * da * isum;
-                if (hasMin) sum += Q8_0.half(w, bo + 2) * acts.s[t * nb + b];
+        float[] qf = acts.qf, ls = acts.lsum, da = acts.d, sa = acts.s;
+        int qo = t * cols, dbo = t * nb;
+        long qhOff = 2 + (hasMin ? 2 : 0);
+        FloatVector acc = FloatVector.zero(F);
+        float mins = 0;
+        for (int b = 0; b < nb; b++) {
+            long bo = ro + (long) b * bytes;
+            int ao = qo + b * 32;
+            IntVector b0 = (IntVector) ByteVector.fromMemorySegment(Q8_0.B64, w, bo + qsOff, Q8_0.LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+            IntVector b1 = (IntVector) ByteVector.fromMemorySegment(Q8_0.B64, w, bo + qsOff + 8, Q8_0.LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+            FloatVector q0 = Q8_0.i2f(b0.and(15)), q1 = Q8_0.i2f(b1.and(15));
+            FloatVector q2 = Q8_0.i2f(b0.lanewise(VectorOperators.LSHR, 4)), q3 = Q8_0.i2f(b1.lanewise(VectorOperators.LSHR, 4));
+            if (fiveBit) {
+                int qh = w.get(ValueLayout.JAVA_INT_UNALIGNED, bo + qhOff);
+                q0 = high(qh).fma(HIGH_SCALE, q0);
+                q1 = high(qh >>> 8).fma(HIGH_SCALE, q1);
+                q2 = high(qh >>> 16).fma(HIGH_SCALE, q2);
+                q3 = high(qh >>> 24).fma(HIGH_SCALE, q3);
             }
-            out[outOff + r - r0] = sum;
+            FloatVector s = q0.mul(FloatVector.fromArray(F, qf, ao));
+            s = q1.fma(FloatVector.fromArray(F, qf, ao + 8), s);
+            s = q2.fma(FloatVector.fromArray(F, qf, ao + 16), s);
+            s = q3.fma(FloatVector.fromArray(F, qf, ao + 24), s);
+            if (!hasMin) s = FloatVector.fromArray(F, ls, ao >> 2).fma(MINUS16, s);
+            acc = s.fma(FloatVector.broadcast(F, Q8_0.half(w, bo) * da[dbo + b]), acc);
+            if (hasMin) mins += Q8_0.half(w, bo + 2) * sa[dbo + b];
         }
+        return MatMul.sumLanes(acc) + mins;
+    }
+
+    /** Bit i of the low byte of {@code bits} as 2^i or 0 in lane i (times {@link #HIGH_SCALE}: 16 or 0, exact). */
+    private static FloatVector high(int bits) {
+        return Q8_0.i2f(IntVector.broadcast(I, bits).and(BIT));
     }
 }

@@ -24,11 +24,6 @@ public final class Q4_0 implements BlockFormat {
 
     static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
 
-    /** Nibble values 0..15 as floats q − 8. */
-    private static FloatVector nib(IntVector q) {
-        return (FloatVector) q.sub(8).convertShape(VectorOperators.I2F, F, 0);
-    }
-
     @Override
     public DType type() { return DType.Q4_0; }
 
@@ -71,29 +66,38 @@ public final class Q4_0 implements BlockFormat {
         }
     }
 
+    /**
+     * Per block, lane i accumulates the exact integer Σ_c q[8c+i]·a[8c+i] over the four 8-value chunks c (bytes
+     * 0..7 give values 0..7 in their low nibbles and 16..23 in their high ones, bytes 8..15 values 8..15 and
+     * 24..31), then subtracts 8·Σ_c a[8c+i] ({@link QuantizedActs#lsum}), giving Σ (q − 8)·a exactly; the lanes
+     * are scaled by d_w·d_a with one FMA per block and summed in {@link MatMul#sumLanes}'s fixed tree.
+     */
     @Override
     public void dotRows(MemorySegment w, long wOffset, long rowBytes, int cols, QuantizedActs acts, int t,
                         int r0, int r1, float[] out, int outOff) {
-        int nb = cols / QK;
-        float[] qf = acts.qf;
-        float[] da = acts.d;
-        int qo = t * cols, dbo = t * nb;
-        for (int r = r0; r < r1; r++) {
-            long ro = wOffset + r * rowBytes;
-            FloatVector acc = FloatVector.zero(F);
-            for (int b = 0; b < nb; b++) {
-                long bo = ro + (long) b * BYTES;
-                int ao = qo + b * QK;
-                // bytes 0..7 hold values 0..7 (low nibbles) and 16..23 (high), bytes 8..15 values 8..15 and 24..31
-                IntVector b0 = (IntVector) ByteVector.fromMemorySegment(Q8_0.B64, w, bo + 2, Q8_0.LE).convertShape(VectorOperators.B2I, I, 0);
-                IntVector b1 = (IntVector) ByteVector.fromMemorySegment(Q8_0.B64, w, bo + 10, Q8_0.LE).convertShape(VectorOperators.B2I, I, 0);
-                FloatVector s = nib(b0.and(15)).mul(FloatVector.fromArray(F, qf, ao));
-                s = nib(b1.and(15)).fma(FloatVector.fromArray(F, qf, ao + 8), s);
-                s = nib(b0.lanewise(VectorOperators.LSHR, 4).and(15)).fma(FloatVector.fromArray(F, qf, ao + 16), s);
-                s = nib(b1.lanewise(VectorOperators.LSHR, 4).and(15)).fma(FloatVector.fromArray(F, qf, ao + 24), s);
-                acc = s.fma(FloatVector.broadcast(F, Q8_0.half(w, bo) * da[dbo + b]), acc);
-            }
-            out[outOff + r - r0] = MatMul.sumLanes(acc);
-        }
+        Q8_0.checkLength(cols, QK);
+        for (int r = r0; r < r1; r++) out[outOff + r - r0] = dotRow(w, wOffset + r * rowBytes, cols, acts, t);
     }
+
+    private static float dotRow(MemorySegment w, long ro, int cols, QuantizedActs acts, int t) {
+        int nb = cols / QK;
+        float[] qf = acts.qf, ls = acts.lsum, da = acts.d;
+        int qo = t * cols, dbo = t * nb;
+        FloatVector acc = FloatVector.zero(F);
+        for (int b = 0; b < nb; b++) {
+            long bo = ro + (long) b * BYTES;
+            int ao = qo + b * QK;
+            IntVector b0 = (IntVector) ByteVector.fromMemorySegment(Q8_0.B64, w, bo + 2, Q8_0.LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+            IntVector b1 = (IntVector) ByteVector.fromMemorySegment(Q8_0.B64, w, bo + 10, Q8_0.LE).convertShape(VectorOperators.ZERO_EXTEND_B2I, I, 0);
+            FloatVector s = Q8_0.i2f(b0.and(15)).mul(FloatVector.fromArray(F, qf, ao));
+            s = Q8_0.i2f(b1.and(15)).fma(FloatVector.fromArray(F, qf, ao + 8), s);
+            s = Q8_0.i2f(b0.lanewise(VectorOperators.LSHR, 4)).fma(FloatVector.fromArray(F, qf, ao + 16), s);
+            s = Q8_0.i2f(b1.lanewise(VectorOperators.LSHR, 4)).fma(FloatVector.fromArray(F, qf, ao + 24), s);
+            s = FloatVector.fromArray(F, ls, ao >> 2).fma(MINUS8, s);
+            acc = s.fma(FloatVector.broadcast(F, Q8_0.half(w, bo) * da[dbo + b]), acc);
+        }
+        return MatMul.sumLanes(acc);
+    }
+
+    private static final FloatVector MINUS8 = FloatVector.broadcast(F, -8f);
 }

@@ -2,6 +2,7 @@ package org.jmoe.tensor.quant;
 
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 import org.jmoe.tensor.DType;
@@ -19,6 +20,7 @@ import java.nio.ByteOrder;
 public final class Q8_0 implements BlockFormat {
     static final VectorSpecies<Byte> B64 = ByteVector.SPECIES_64;
     static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
+    static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
     static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     static final int QK = 32, BYTES = 34;
 
@@ -57,54 +59,82 @@ public final class Q8_0 implements BlockFormat {
             float id = d != 0f ? 1f / d : 0f;
             long bo = offset + (long) b * BYTES;
             dst.set(ValueLayout.JAVA_SHORT_UNALIGNED, bo, Float.floatToFloat16(d));
-            for (int i = 0; i < QK; i++) dst.set(ValueLayout.JAVA_BYTE, bo + 2 + i, (byte) Math.round(src[o + i] * id));
+            for (int i = 0; i < QK; i++) dst.set(ValueLayout.JAVA_BYTE, bo + 2 + i, (byte) roundf(src[o + i] * id));
         }
+    }
+
+    /** C's {@code roundf}: nearest integer, halfway cases away from zero (Math.round rounds them up). */
+    static int roundf(float x) {
+        return (int) Math.copySign(Math.floor(Math.abs((double) x) + 0.5), x);
     }
 
     @Override
     public void dotRows(MemorySegment w, long wOffset, long rowBytes, int cols, QuantizedActs acts, int t,
                         int r0, int r1, float[] out, int outOff) {
+        checkLength(cols, QK);
+        for (int r = r0; r < r1; r++) out[outOff + r - r0] = dotRow(w, wOffset + r * rowBytes, cols, acts, t);
+    }
+
+    /*
+     * Lane layout: the block's 32 quants are loaded as 8 int lanes of 4 bytes each; byte j of lane i is value
+     * 4i + j, extracted by shifts, against the activations in the same interleaved order (QuantizedActs.qp).
+     * Per block, lane i holds Σ_j q_w·q_a over values 4i..4i+3, an exact integer; the lanes are scaled by
+     * d_w·d_a and accumulated with one FMA per block, and summed at the end in MatMul.sumLanes's fixed tree.
+     * dotRow and dotTokens both run this same sequence per output.
+     */
+
+    /** One row: the per-output sequence described above. */
+    private static float dotRow(MemorySegment w, long ro, int cols, QuantizedActs acts, int t) {
         int nb = cols / QK;
-        float[] qf = acts.qf;
-        float[] da = acts.d;
+        float[] qp = acts.qp, da = acts.d;
         int qo = t * cols, dbo = t * nb;
-        for (int r = r0; r < r1; r++) {
-            long ro = wOffset + r * rowBytes;
-            FloatVector acc = FloatVector.zero(F);
-            for (int b = 0; b < nb; b++) {
-                long bo = ro + (long) b * BYTES;
-                int ao = qo + b * QK;
-                FloatVector s = block(wv(w, bo + 2), wv(w, bo + 10), wv(w, bo + 18), wv(w, bo + 26), qf, ao);
-                acc = s.fma(FloatVector.broadcast(F, half(w, bo) * da[dbo + b]), acc);
-            }
-            out[outOff + r - r0] = MatMul.sumLanes(acc);
+        FloatVector acc = FloatVector.zero(F);
+        for (int b = 0; b < nb; b++) {
+            long bo = ro + (long) b * BYTES;
+            int ao = qo + b * QK;
+            FloatVector s = block(IntVector.fromMemorySegment(I, w, bo + 2, LE), FloatVector.fromArray(F, qp, ao),
+                    FloatVector.fromArray(F, qp, ao + 8), FloatVector.fromArray(F, qp, ao + 16), FloatVector.fromArray(F, qp, ao + 24));
+            acc = s.fma(FloatVector.broadcast(F, half(w, bo) * da[dbo + b]), acc);
         }
+        return MatMul.sumLanes(acc);
+    }
+
+    /** Σ_j byte_j(v)·a_j in 8 exact integer lanes; byte j of each lane sign-extended by two shifts. */
+    static FloatVector block(IntVector v, FloatVector a0, FloatVector a1, FloatVector a2, FloatVector a3) {
+        FloatVector s = i2f(v.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24)).mul(a0);
+        s = i2f(v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24)).fma(a1, s);
+        s = i2f(v.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24)).fma(a2, s);
+        return i2f(v.lanewise(VectorOperators.ASHR, 24)).fma(a3, s);
+    }
+
+    static FloatVector i2f(IntVector v) {
+        return (FloatVector) v.convertShape(VectorOperators.I2F, F, 0);
     }
 
     @Override
     public void dotTokens(MemorySegment w, long wOffset, long rowBytes, int cols, QuantizedActs acts, int t0, int nt,
                           int r, float[] out, int outOff, int outStride) {
         int i = 0;
-        for (; i + 4 <= nt; i += 4) dot4(w, wOffset + r * rowBytes, cols, acts, t0 + i, out, outOff + i * outStride, outStride);
-        for (; i < nt; i++) dotRows(w, wOffset, rowBytes, cols, acts, t0 + i, r, r + 1, out, outOff + i * outStride);
+        for (; i + 4 <= nt; i += 4) dot4Tokens(w, wOffset + r * rowBytes, cols, acts, t0 + i, out, outOff + i * outStride, outStride);
+        for (; i < nt; i++) out[outOff + i * outStride] = dotRow(w, wOffset + r * rowBytes, cols, acts, t0 + i);
     }
 
-    /** One weight row x 4 tokens: each block is decoded once; per output the same order as {@link #dotRows}. */
-    private static void dot4(MemorySegment w, long ro, int cols, QuantizedActs acts, int t, float[] out, int oo, int os) {
+    /** One weight row x 4 tokens: each block is loaded once; per output the same sequence as {@link #dotRow}. */
+    private static void dot4Tokens(MemorySegment w, long ro, int cols, QuantizedActs acts, int t, float[] out, int oo, int os) {
         int nb = cols / QK;
-        float[] qf = acts.qf, da = acts.d;
+        float[] qp = acts.qp, da = acts.d;
         int a0 = t * cols, a1 = a0 + cols, a2 = a1 + cols, a3 = a2 + cols;
         int d0 = t * nb, d1 = d0 + nb, d2 = d1 + nb, d3 = d2 + nb;
         FloatVector c0 = FloatVector.zero(F), c1 = c0, c2 = c0, c3 = c0;
         for (int b = 0; b < nb; b++) {
             long bo = ro + (long) b * BYTES;
             int k = b * QK;
-            FloatVector w0 = wv(w, bo + 2), w1 = wv(w, bo + 10), w2 = wv(w, bo + 18), w3 = wv(w, bo + 26);
+            IntVector v = IntVector.fromMemorySegment(I, w, bo + 2, LE);
             float dw = half(w, bo);
-            c0 = block(w0, w1, w2, w3, qf, a0 + k).fma(FloatVector.broadcast(F, dw * da[d0 + b]), c0);
-            c1 = block(w0, w1, w2, w3, qf, a1 + k).fma(FloatVector.broadcast(F, dw * da[d1 + b]), c1);
-            c2 = block(w0, w1, w2, w3, qf, a2 + k).fma(FloatVector.broadcast(F, dw * da[d2 + b]), c2);
-            c3 = block(w0, w1, w2, w3, qf, a3 + k).fma(FloatVector.broadcast(F, dw * da[d3 + b]), c3);
+            c0 = block(v, qp, a0 + k).fma(FloatVector.broadcast(F, dw * da[d0 + b]), c0);
+            c1 = block(v, qp, a1 + k).fma(FloatVector.broadcast(F, dw * da[d1 + b]), c1);
+            c2 = block(v, qp, a2 + k).fma(FloatVector.broadcast(F, dw * da[d2 + b]), c2);
+            c3 = block(v, qp, a3 + k).fma(FloatVector.broadcast(F, dw * da[d3 + b]), c3);
         }
         out[oo] = MatMul.sumLanes(c0);
         out[oo + os] = MatMul.sumLanes(c1);
@@ -112,16 +142,8 @@ public final class Q8_0 implements BlockFormat {
         out[oo + 3 * os] = MatMul.sumLanes(c3);
     }
 
-    /** 8 int8 weights at byte {@code off} as floats. */
-    private static FloatVector wv(MemorySegment w, long off) {
-        return (FloatVector) ByteVector.fromMemorySegment(B64, w, off, LE).convertShape(VectorOperators.B2F, F, 0);
-    }
-
-    /** Σ over the block's 32 values of w·a as 8 exact integer lanes (the same FMA chain as {@link #dotRows}). */
-    static FloatVector block(FloatVector w0, FloatVector w1, FloatVector w2, FloatVector w3, float[] qf, int a) {
-        FloatVector s = w0.fma(FloatVector.fromArray(F, qf, a), FloatVector.zero(F));
-        s = w1.fma(FloatVector.fromArray(F, qf, a + 8), s);
-        s = w2.fma(FloatVector.fromArray(F, qf, a + 16), s);
-        return w3.fma(FloatVector.fromArray(F, qf, a + 24), s);
+    private static FloatVector block(IntVector v, float[] qp, int a) {
+        return block(v, FloatVector.fromArray(F, qp, a), FloatVector.fromArray(F, qp, a + 8),
+                FloatVector.fromArray(F, qp, a + 16), FloatVector.fromArray(F, qp, a + 24));
     }
 }
