@@ -12,12 +12,14 @@ public final class BlockFormats {
     private static final BlockFormat Q4_K_FORMAT = new KQuants(DType.Q4_K);
     private static final BlockFormat Q5_K_FORMAT = new KQuants(DType.Q5_K);
     private static final BlockFormat Q6_K_FORMAT = new KQuants(DType.Q6_K);
+    private static final BlockFormat Q2_K_FORMAT = new KQuants(DType.Q2_K);
+    private static final BlockFormat Q3_K_FORMAT = new KQuants(DType.Q3_K);
 
     private BlockFormats() {}
 
     /** True when jmoe can also write {@code type}. */
     public static boolean canQuantize(DType type) {
-        return of(type) != null;
+        return of(type) != null && type != DType.Q2_K && type != DType.Q3_K;
     }
 
     /** The format for {@code type}, or null when jmoe cannot compute with it. */
@@ -31,6 +33,8 @@ public final class BlockFormats {
             case Q4_K -> Q4_K_FORMAT;
             case Q5_K -> Q5_K_FORMAT;
             case Q6_K -> Q6_K_FORMAT;
+            case Q2_K -> Q2_K_FORMAT;
+            case Q3_K -> Q3_K_FORMAT;
             default -> null;
         };
     }

@@ -14,6 +14,13 @@ import java.lang.foreign.ValueLayout;
  *   <li>Q5_K (176 bytes): as Q4_K plus 32 bytes of high bits (bit 2i / 2i+1 of qh[l] for the i-th 64).</li>
  *   <li>Q6_K (210 bytes): 128 bytes low nibbles, 64 bytes of 2-bit highs, 16 int8 scales (sub-blocks of 16),
  *       fp16 d; value = d·sc_j·(q − 32).</li>
+ *   <li>Q2_K (84 bytes): 16 bytes of 4-bit scale (low) / min (high) for 16 sub-blocks of 16, 64 bytes of
+ *       2-bit quants, fp16 d, fp16 dmin. Value i (n = i/128, j = i%128/32, l = i%32) is bits 2j..2j+1 of
+ *       qs[32n + l]; value = d·sc·q − dmin·m. Read and dotted only.</li>
+ *   <li>Q3_K (110 bytes): 32 bytes hmask, 64 bytes of 2-bit low quants (as Q2_K), 12 bytes of 6-bit scales,
+ *       fp16 d. High bit of value i is bit 4n + j of hmask[l]; q = low − (high ? 0 : 4) in −4..3; scale s has
+ *       its low 4 bits in byte s%8 (low nibble for s < 8, high otherwise) and bits 4..5 at bits 2(s/4) of
+ *       byte 8 + s%4, stored + 32; value = d·(sc − 32)·q. Read and dotted only.</li>
  * </ul>
  * Dot per super-block: {@code d_w·d_a·Σ_j sc_j·Σ q·a − dmin_w·d_a·Σ_j m_j·bsum_j}, integer sums exact.
  * They are written by {@link KQuantizer} (llama.cpp's reference search).
@@ -86,11 +93,41 @@ final class KQuants implements BlockFormat {
                 }
                 return new float[]{Q8_0.half(s, bo + 208), 0f};
             }
+            case Q2_K -> {
+                long scs = bo, qs = bo + 16;
+                for (int j = 0; j < 16; j++) {
+                    int v = s.get(ValueLayout.JAVA_BYTE, scs + j) & 0xff;
+                    sc[j] = v & 0xF;
+                    mn[j] = v >>> 4;
+                }
+                for (int i = 0; i < 256; i++) {
+                    int n = i / 128, j = (i % 128) / 32, l = i % 32;
+                    q[i] = ((s.get(ValueLayout.JAVA_BYTE, qs + 32 * n + l) & 0xff) >>> (2 * j)) & 3;
+                }
+                return new float[]{Q8_0.half(s, bo + 80), Q8_0.half(s, bo + 82)};
+            }
+            case Q3_K -> {
+                long hm = bo, qs = bo + 32, scs = bo + 96;
+                for (int j = 0; j < 16; j++) {
+                    int lo = s.get(ValueLayout.JAVA_BYTE, scs + j % 8) & 0xff;
+                    int lo4 = j < 8 ? lo & 0xF : lo >>> 4;
+                    int hi2 = ((s.get(ValueLayout.JAVA_BYTE, scs + 8 + j % 4) & 0xff) >>> (2 * (j / 4))) & 3;
+                    sc[j] = (lo4 | (hi2 << 4)) - 32;
+                    mn[j] = 0;
+                }
+                for (int i = 0; i < 256; i++) {
+                    int n = i / 128, j = (i % 128) / 32, l = i % 32;
+                    int low = ((s.get(ValueLayout.JAVA_BYTE, qs + 32 * n + l) & 0xff) >>> (2 * j)) & 3;
+                    int high = ((s.get(ValueLayout.JAVA_BYTE, hm + l) & 0xff) >>> (4 * n + j)) & 1;
+                    q[i] = low - (high != 0 ? 0 : 4);
+                }
+                return new float[]{Q8_0.half(s, bo + 108), 0f};
+            }
             default -> throw new IllegalStateException(type.toString());
         }
     }
 
-    private int subBlock() { return type == DType.Q6_K ? 16 : 32; }
+    private int subBlock() { return type == DType.Q4_K || type == DType.Q5_K ? 32 : 16; }
 
     @Override
     public void dequantize(MemorySegment src, long offset, float[] dst, int dstOff, int n) {
@@ -113,7 +150,7 @@ final class KQuants implements BlockFormat {
             case Q4_K -> KQuantizer.quantizeQ4K(src, srcOff, n, dst, offset);
             case Q5_K -> KQuantizer.quantizeQ5K(src, srcOff, n, dst, offset);
             case Q6_K -> KQuantizer.quantizeQ6K(src, srcOff, n, dst, offset);
-            default -> throw new IllegalStateException(type.toString());
+            default -> throw new UnsupportedOperationException("writing " + type + " is not supported");
         }
     }
 
