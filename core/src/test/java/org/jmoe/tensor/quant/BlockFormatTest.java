@@ -160,6 +160,13 @@ class BlockFormatTest {
         }
     }
 
+    /** Random bytes for {@code blocks} super-blocks at {@code off}, with sane fp16 super-block scales. */
+    static void randomBlocks(DType t, MemorySegment w, long off, int blocks, SplittableRandom r) {
+        long n = (long) blocks * t.blockBytes();
+        for (long i = 0; i < n; i++) w.set(ValueLayout.JAVA_BYTE, off + i, (byte) r.nextInt(256));
+        fixKScales(t, w.asSlice(off, n), blocks, r);
+    }
+
     /** Random bytes make absurd fp16 super-block scales; set d/dmin to small normal values. */
     static void fixKScales(DType t, MemorySegment w, int blocks, SplittableRandom r) {
         for (int b = 0; b < blocks; b++) {
