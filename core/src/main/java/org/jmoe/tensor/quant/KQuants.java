@@ -157,6 +157,7 @@ final class KQuants implements BlockFormat {
     @Override
     public void dotRows(MemorySegment w, long wOffset, long rowBytes, int cols, QuantizedActs acts, int t,
                         int r0, int r1, float[] out, int outOff) {
+        Q8_0.checkLength(cols, 256);
         if (type == DType.Q4_K) {
             for (int r = r0; r < r1; r++) out[outOff + r - r0] = dotQ4K(w, wOffset + r * rowBytes, cols, acts, t);
             return;

@@ -14,7 +14,7 @@ import static org.assertj.core.api.Assertions.within;
 
 /** Block layouts against values worked out from the format definitions, and dots against double precision. */
 class BlockFormatTest {
-    static final DType[] ALL = {DType.Q8_0, DType.Q4_0, DType.Q4_1, DType.Q5_0, DType.Q5_1, DType.Q4_K, DType.Q5_K, DType.Q6_K};
+    static final DType[] ALL = {DType.Q8_0, DType.Q4_0, DType.Q4_1, DType.Q5_0, DType.Q5_1, DType.Q2_K, DType.Q3_K, DType.Q4_K, DType.Q5_K, DType.Q6_K};
 
     static MemorySegment bytes(int n) {
         return Arena.ofAuto().allocate(n, 8);
@@ -171,8 +171,11 @@ class BlockFormatTest {
     static void fixKScales(DType t, MemorySegment w, int blocks, SplittableRandom r) {
         for (int b = 0; b < blocks; b++) {
             long bo = (long) b * t.blockBytes();
-            if (t == DType.Q6_K) {
-                half(w, bo + 208, (float) (0.01 + 0.01 * r.nextDouble()));
+            if (t == DType.Q6_K || t == DType.Q3_K) {
+                half(w, bo + (t == DType.Q6_K ? 208 : 108), (float) (0.01 + 0.01 * r.nextDouble()));
+            } else if (t == DType.Q2_K) {
+                half(w, bo + 80, (float) (0.01 + 0.01 * r.nextDouble()));
+                half(w, bo + 82, (float) (0.01 * r.nextDouble()));
             } else {
                 half(w, bo, (float) (0.01 + 0.01 * r.nextDouble()));
                 half(w, bo + 2, (float) (0.01 * r.nextDouble()));
@@ -219,7 +222,19 @@ class BlockFormatTest {
         for (DType t : ALL) {
             assertThatThrownBy(() -> BlockFormats.of(t).dequantize(bytes(1024), 0, new float[1024], 0, t.blockSize() + 1))
                     .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("multiple of the block size");
+            BlockFormat f = BlockFormats.of(t);
+            QuantizedActs a = new QuantizedActs().ensure(f.actFormat(), 1, 256);
+            assertThatThrownBy(() -> f.dotRows(bytes(1024), 0, 512, t.blockSize() + 1, a, 0, 0, 1, new float[1], 0))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("multiple of the block size");
+            if (BlockFormats.canQuantize(t)) {
+                assertThatThrownBy(() -> f.quantize(new float[1024], 0, t.blockSize() + 1, bytes(1024), 0))
+                        .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("multiple of the block size");
+            }
         }
+        assertThatThrownBy(() -> new QuantizedActs().ensure(ActFormat.Q8_K, 1, 100))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not a multiple of Q8_K's block size 256");
+        assertThatThrownBy(() -> BlockFormats.of(DType.Q2_K).quantize(new float[256], 0, 256, bytes(84), 0))
+                .isInstanceOf(UnsupportedOperationException.class);
     }
 
     /** Q4_K, Q5_K and Q6_K files come out byte for byte as llama.cpp's reference quantizer writes them. */
