@@ -31,7 +31,7 @@ public final class QuantBench {
             BlockFormat f = BlockFormats.of(t);
             if (f == null) { System.out.printf("%-5s (no format)%n", t); continue; }
             long rowBytes = t.bytesFor(cols);
-            MemorySegment w = (Boolean.getBoolean("global") ? Arena.global() : Arena.ofAuto()).allocate(rowBytes * rows, 64);
+            MemorySegment w = Arena.ofAuto().allocate(rowBytes * rows, 64);
             // 16 distinct rows with realistic scales, repeated over the matrix (speed does not depend on values)
             int distinct = 16;
             float[] row = new float[cols];
