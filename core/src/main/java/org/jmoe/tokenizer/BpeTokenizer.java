@@ -26,6 +26,8 @@ public final class BpeTokenizer extends VocabTokenizer {
     private static final char[] BYTE_CHAR = new char[256];
     private static final int[] CHAR_BYTE = new int[0x180];
     private static final int CACHE_LIMIT = 1 << 16;
+    /** The byte-fallback token texts {@code <0x00>} .. {@code <0xFF>}. */
+    static final String[] BYTE_TOKENS = new String[256];
 
     static {
         Arrays.fill(CHAR_BYTE, -1);
@@ -35,6 +37,7 @@ public final class BpeTokenizer extends VocabTokenizer {
             char c = printable ? (char) b : (char) (256 + n++);
             BYTE_CHAR[b] = c;
             CHAR_BYTE[c] = b;
+            BYTE_TOKENS[b] = String.format("<0x%02X>", b);
         }
     }
 
@@ -86,7 +89,7 @@ public final class BpeTokenizer extends VocabTokenizer {
         }
         if (skipped > 0) notes.add(skipped + " of " + merges.length + " merges name pieces that are not tokens and were skipped");
         for (int b = 0; b < 256; b++) {
-            byteTokens[b] = cfg.byteLevel ? vocab.id(String.valueOf(BYTE_CHAR[b])) : vocab.id(String.format("<0x%02X>", b));
+            byteTokens[b] = cfg.byteLevel ? vocab.id(String.valueOf(BYTE_CHAR[b])) : vocab.id(BYTE_TOKENS[b]);
         }
     }
 

@@ -48,6 +48,7 @@ final class SentencePieceModel {
         List<Integer> types = new ArrayList<>();
         int modelType = 1;
         int unk = 0, bos = 1, eos = 2;
+        boolean[] explicit = new boolean[3];
         boolean addDummyPrefix = true, removeExtraWhitespaces = true, whitespaceAsSuffix = false;
         while (r.more()) {
             int at = r.pos;
@@ -83,9 +84,9 @@ final class SentencePieceModel {
                         case 3 -> modelType = (int) t.integer(w, at2, "model_type");
                         case 24 -> whitespaceAsSuffix = t.integer(w, at2, "treat_whitespace_as_suffix") != 0;
                         case 35 -> t.integer(w, at2, "byte_fallback"); // byte pieces are used whenever present
-                        case 40 -> unk = (int) t.integer(w, at2, "unk_id");
-                        case 41 -> bos = (int) t.integer(w, at2, "bos_id");
-                        case 42 -> eos = (int) t.integer(w, at2, "eos_id");
+                        case 40 -> { unk = (int) t.integer(w, at2, "unk_id"); explicit[0] = true; }
+                        case 41 -> { bos = (int) t.integer(w, at2, "bos_id"); explicit[1] = true; }
+                        case 42 -> { eos = (int) t.integer(w, at2, "eos_id"); explicit[2] = true; }
                         default -> t.skip(w, at2);
                     }
                 }
@@ -113,11 +114,17 @@ final class SentencePieceModel {
             sc[i] = scores.get(i);
             ty[i] = types.get(i);
         }
-        if (bosArg >= 0) bos = bosArg;
-        if (eosArg >= 0) eos = eosArg;
-        for (int[] idName : new int[][]{{unk, 0}, {bos, 1}, {eos, 2}}) {
-            if (idName[0] >= n) throw new JmoeException(who, idName[0] + " is not a piece id (" + n + " pieces)", "field trainer_spec." + new String[]{"unk_id", "bos_id", "eos_id"}[idName[1]]);
+        // defaults (unk 0, bos 1, eos 2) that a small vocabulary lacks mean "none"; explicit ids must exist
+        int[] ids = {unk, bos, eos};
+        String[] names = {"unk_id", "bos_id", "eos_id"};
+        for (int i = 0; i < 3; i++) {
+            if (ids[i] < n) continue;
+            if (explicit[i]) throw new JmoeException(who, ids[i] + " is not a piece id (" + n + " pieces)", "field trainer_spec." + names[i]);
+            ids[i] = -1;
         }
+        unk = ids[0];
+        bos = bosArg >= 0 ? bosArg : ids[1];
+        eos = eosArg >= 0 ? eosArg : ids[2];
         Vocab v = new Vocab(who, pieces.toArray(new String[0]), ty, bos, eos, -1, unk, "field trainer_spec.%s");
         SpmTokenizer t = new SpmTokenizer(v, sc, addDummyPrefix, true);
         if (modelType != 2) t.notes.add("model type " + modelType + " (not BPE): tokenized by highest-score merging, which approximates it");

@@ -21,7 +21,7 @@ public final class SpmTokenizer extends VocabTokenizer {
         super(vocab, addBos);
         this.scores = scores;
         this.addSpacePrefix = addSpacePrefix;
-        for (int b = 0; b < 256; b++) byteTokens[b] = vocab.id(String.format("<0x%02X>", b));
+        for (int b = 0; b < 256; b++) byteTokens[b] = vocab.id(BpeTokenizer.BYTE_TOKENS[b]);
     }
 
     @Override
