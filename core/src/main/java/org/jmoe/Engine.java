@@ -100,18 +100,10 @@ public final class Engine implements AutoCloseable {
 
     /** Generates text after {@code prompt}, calling {@code onText} with each decoded piece. */
     public Generator.Result generate(String prompt, int maxTokens, Sampler.Options sampling, TextListener onText) {
-        Tokenizer t = requireTokenizer();
-        java.util.List<Integer> ids = new java.util.ArrayList<>();
-        int[] emitted = {0};
+        org.jmoe.tokenizer.TokenDecoder text = requireTokenizer().decoder();
         return generate(tokenize(prompt), maxTokens, sampling, id -> {
-            ids.add(id);
-            String all = t.decode(ids.stream().mapToInt(Integer::intValue).toArray());
-            int end = all.length();
-            while (end > 0 && all.charAt(end - 1) == '\uFFFD') end--;
-            if (end <= emitted[0]) return true;
-            String piece = all.substring(emitted[0], end);
-            emitted[0] = end;
-            return onText.onText(piece);
+            String piece = text.next(id); // complete characters only; a split one waits for its last byte
+            return piece.isEmpty() || onText.onText(piece);
         });
     }
 

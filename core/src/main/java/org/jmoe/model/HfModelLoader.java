@@ -4,7 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import org.jmoe.JmoeException;
 import org.jmoe.format.Checkpoint;
 import org.jmoe.tensor.Tensor;
-import org.jmoe.tokenizer.HfTokenizers;
+import org.jmoe.tokenizer.Tokenizers;
 import org.jmoe.tokenizer.Tokenizer;
 
 import java.nio.file.Path;
@@ -181,7 +181,7 @@ public final class HfModelLoader {
             }
             layers[i] = w;
         }
-        Tokenizer tok = HfTokenizers.fromDirectory(ck.dir(), c.bosId, c.eosId);
+        Tokenizer tok = Tokenizers.fromDirectory(ck.dir(), c.bosId, c.eosId);
         if (tok != null && tok.vocabSize() > c.vocab) {
             throw new JmoeException(ck.dir().toString(), "tokenizer has " + tok.vocabSize() + " tokens but the model only " + c.vocab, "field vocab_size");
         }

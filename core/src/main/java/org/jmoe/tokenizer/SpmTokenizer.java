@@ -1,120 +1,120 @@
 package org.jmoe.tokenizer;
 
-import java.io.ByteArrayOutputStream;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.PriorityQueue;
 
 /**
- * SentencePiece-style BPE (GGUF {@code tokenizer.ggml.model = llama}, or a {@code tokenizer.model}): spaces
- * become ▁ (U+2581), a ▁ is prepended when {@code add_space_prefix}; the text starts as one symbol per
- * character, and the adjacent pair whose concatenation is a vocabulary token with the highest score is
- * merged first (ties to the leftmost) until none applies; characters outside the vocabulary fall back to
- * their UTF-8 bytes as {@code <0xXX>} tokens.
+ * SentencePiece-style tokenizer (GGUF {@code tokenizer.ggml.model = llama}, or a {@code tokenizer.model}), as
+ * llama.cpp's SPM tokenizer works: spaces become ▁ (U+2581), a space is prepended to the text at the start and
+ * after each special token when {@code add_space_prefix}; the text starts as one symbol per character, and the
+ * adjacent pair whose concatenation is a vocabulary token with the highest score is merged first (the leftmost
+ * among equal scores) until no pair forms a token; a symbol left without a token becomes its UTF-8 bytes as
+ * {@code <0xXX>} tokens (unk when those are missing).
  */
 public final class SpmTokenizer extends VocabTokenizer {
     private static final char SPACE = '\u2581';
 
     private final float[] scores;
     private final boolean addSpacePrefix;
-    private final boolean addBos;
-    private final int[] byteIds = new int[256];
+    private final int[] byteTokens = new int[256];
 
     SpmTokenizer(Vocab vocab, float[] scores, boolean addSpacePrefix, boolean addBos) {
-        super(vocab);
+        super(vocab, addBos);
         this.scores = scores;
         this.addSpacePrefix = addSpacePrefix;
-        this.addBos = addBos;
-        for (int b = 0; b < 256; b++) {
-            Integer id = vocab.ids.get(String.format("<0x%02X>", b));
-            byteIds[b] = id != null ? id : -1;
-        }
+        for (int b = 0; b < 256; b++) byteTokens[b] = vocab.id(BpeTokenizer.BYTE_TOKENS[b]);
     }
-
-    private record Pair(int left, String text, float score, int version) { }
 
     @Override
-    public int[] encode(String text, boolean addBosToken) {
-        List<Integer> out = new ArrayList<>();
-        if (addBosToken && vocab.bos >= 0) out.add(vocab.bos);
-        boolean first = true;
-        for (Object seg : vocab.splitSpecials(text)) {
-            if (seg instanceof Integer id) {
-                out.add(id);
-                first = false;
+    public int[] encode(String text, boolean addBos, boolean parseSpecial) {
+        Ids out = new Ids();
+        if (addBos && vocab.bos >= 0) out.add(vocab.bos);
+        boolean prevSpecial = true;
+        for (Vocab.Fragment f : vocab.split(text, parseSpecial)) {
+            if (f.isToken()) {
+                out.add(f.id());
+                prevSpecial = true;
                 continue;
             }
-            String s = ((String) seg).replace(' ', SPACE);
-            if (first && addSpacePrefix) s = SPACE + s;
-            first = false;
-            encodeSegment(s, out);
+            String s = (addSpacePrefix && prevSpecial ? " " : "") + f.text();
+            encodeText(s.replace(' ', SPACE), out);
+            prevSpecial = false;
         }
-        return out.stream().mapToInt(Integer::intValue).toArray();
+        return out.toArray();
     }
 
-    private void encodeSegment(String s, List<Integer> out) {
-        // symbols as a doubly linked list over code points
-        List<String> sym = new ArrayList<>();
-        s.codePoints().forEach(cp -> sym.add(new String(Character.toChars(cp))));
-        int n = sym.size();
+    private float score(int id) {
+        return scores == null ? 0f : scores[id];
+    }
+
+    /** Heap key: higher score first, then the leftmost; a plain signed-long order. */
+    private static long key(float score, int left) {
+        int bits = Float.floatToIntBits(score);
+        long asc = (bits < 0 ? ~bits : bits ^ 0x80000000) & 0xffffffffL; // unsigned, increasing with score
+        long desc = 0xffffffffL - asc;
+        return ((desc - 0x80000000L) << 32) | left;
+    }
+
+    private void encodeText(String s, Ids out) {
+        int n = s.codePointCount(0, s.length());
         if (n == 0) return;
-        String[] text = sym.toArray(new String[0]);
-        int[] prev = new int[n], next = new int[n], version = new int[n];
-        for (int i = 0; i < n; i++) { prev[i] = i - 1; next[i] = i + 1 < n ? i + 1 : -1; }
-        PriorityQueue<Pair> q = new PriorityQueue<>((a, b) -> a.score != b.score ? Float.compare(b.score, a.score) : Integer.compare(a.left, b.left));
-        for (int i = 0; i + 1 < n; i++) offer(q, i, text[i] + text[i + 1], version[i]);
-        while (!q.isEmpty()) {
-            Pair p = q.poll();
-            int l = p.left;
-            if (text[l] == null || p.version != version[l] || next[l] < 0) continue;
-            int r = next[l];
-            if (!(text[l] + text[r]).equals(p.text)) continue;
-            text[l] = p.text;
-            version[l]++;
-            text[r] = null;
-            next[l] = next[r];
-            if (next[r] >= 0) prev[next[r]] = l;
-            if (prev[l] >= 0) { version[prev[l]]++; offer(q, prev[l], text[prev[l]] + text[l], version[prev[l]]); }
-            if (next[l] >= 0) offer(q, l, text[l] + text[next[l]], version[l]);
+        int[] start = new int[n], end = new int[n], prev = new int[n], next = new int[n];
+        for (int i = 0, off = 0; i < n; i++) {
+            int len = Character.charCount(s.codePointAt(off));
+            start[i] = off;
+            end[i] = off + len;
+            prev[i] = i - 1;
+            next[i] = i + 1 < n ? i + 1 : -1;
+            off += len;
+        }
+        BpeTokenizer.LongHeap heap = new BpeTokenizer.LongHeap(Math.max(4, n));
+        for (int i = 0; i + 1 < n; i++) tryPair(s, heap, i, i + 1, start, end);
+        while (!heap.isEmpty()) {
+            long k = heap.poll();
+            int left = (int) k;
+            int right = next[left];
+            if (start[left] < 0 || right < 0) continue;
+            int id = vocab.id(s.substring(start[left], end[right]));
+            if (id < 0 || key(score(id), left) != k) continue; // stale: a side has changed
+            end[left] = end[right];
+            start[right] = -1;
+            next[left] = next[right];
+            if (next[left] >= 0) prev[next[left]] = left;
+            if (prev[left] >= 0) tryPair(s, heap, prev[left], left, start, end);
+            if (next[left] >= 0) tryPair(s, heap, left, next[left], start, end);
         }
         for (int i = 0; i >= 0; i = next[i]) {
-            Integer id = vocab.ids.get(text[i]);
-            if (id != null) {
+            String sym = s.substring(start[i], end[i]);
+            int id = vocab.id(sym);
+            if (id >= 0) {
                 out.add(id);
                 continue;
             }
-            for (byte b : text[i].getBytes(StandardCharsets.UTF_8)) {
-                int bid = byteIds[b & 0xff];
-                if (bid >= 0) out.add(bid);
+            for (byte b : sym.getBytes(StandardCharsets.UTF_8)) {
+                int bt = byteTokens[b & 0xff];
+                if (bt >= 0) out.add(bt);
                 else if (vocab.unk >= 0) out.add(vocab.unk);
             }
         }
     }
 
-    private void offer(PriorityQueue<Pair> q, int left, String merged, int version) {
-        Integer id = vocab.ids.get(merged);
-        if (id != null) q.add(new Pair(left, merged, scores != null ? scores[id] : 0f, version));
+    private void tryPair(String s, BpeTokenizer.LongHeap heap, int left, int right, int[] start, int[] end) {
+        int id = vocab.id(s.substring(start[left], end[right]));
+        if (id >= 0) heap.add(key(score(id), left));
     }
 
     @Override
-    public String decode(int[] ids) {
-        ByteArrayOutputStream bytes = new ByteArrayOutputStream();
-        for (int id : ids) {
-            if (id < 0 || id >= vocab.tokens.length) continue;
-            int t = vocab.type(id);
-            if (t == Vocab.CONTROL || t == Vocab.UNUSED || t == Vocab.UNKNOWN) continue;
-            String s = vocab.tokens[id];
-            if (t == Vocab.BYTE && s.length() == 6 && s.startsWith("<0x")) {
-                bytes.write(Integer.parseInt(s.substring(3, 5), 16));
-                continue;
-            }
-            bytes.writeBytes(s.replace(SPACE, ' ').getBytes(StandardCharsets.UTF_8));
-        }
-        String out = bytes.toString(StandardCharsets.UTF_8);
-        return addSpacePrefix && out.startsWith(" ") ? out.substring(1) : out;
+    byte[] computePiece(int id) {
+        String s = vocab.tokens[id];
+        return switch (vocab.type(id)) {
+            case Vocab.CONTROL, Vocab.UNUSED -> new byte[0];
+            case Vocab.UNKNOWN -> "\u2585".getBytes(StandardCharsets.UTF_8);
+            case Vocab.USER_DEFINED -> s.getBytes(StandardCharsets.UTF_8);
+            case Vocab.BYTE -> BpeTokenizer.isByteToken(s) ? new byte[]{(byte) Integer.parseInt(s.substring(3, 5), 16)}
+                    : s.getBytes(StandardCharsets.UTF_8);
+            default -> s.replace(SPACE, ' ').getBytes(StandardCharsets.UTF_8);
+        };
     }
 
     @Override
-    public boolean addsBos() { return addBos && vocab.bos >= 0; }
+    boolean stripLeadingSpace() { return addSpacePrefix; }
 }
