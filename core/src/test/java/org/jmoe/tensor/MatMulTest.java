@@ -17,7 +17,7 @@ class MatMulTest {
         float[] got = new float[8];
         for (int base = 0; base < 65536; base += 8) {
             for (int i = 0; i < 8; i++) h[i] = (short) (base + i);
-            MatMul.halfToFloat(ShortVector.fromArray(ShortVector.SPECIES_128, h, 0)).intoArray(got, 0);
+            HalfKernels.halfToFloat(ShortVector.fromArray(ShortVector.SPECIES_128, h, 0)).intoArray(got, 0);
             for (int i = 0; i < 8; i++) {
                 float want = Float.float16ToFloat(h[i]);
                 if (Float.isNaN(want)) assertThat(got[i]).isNaN();
