@@ -16,7 +16,7 @@ import java.nio.ByteOrder;
  * as the same values stored as F32, and no precision is lost on the activations).
  *
  * <p>Every output has the canonical order of {@link MatMul#dotF32} on the decoded weights (decoding is exact).
- * Decode (T = 1) converts 8 halves at a time in registers and streams 4 rows at once. Prefill (T &gt; 1) decodes
+ * Decode (T = 1) converts 8 halves at a time in registers and streams 4 rows (BF16) or 2 rows (F16) at once. Prefill (T &gt; 1) decodes
  * an L2-sized chunk of rows once into a per-thread heap buffer and runs the F32 tiles on it, so the
  * conversion costs one pass per weight instead of one per token; the results are bit-identical to the decode
  * path's because both see the same float weights.
@@ -51,7 +51,7 @@ final class HalfKernels {
                 for (; r + 4 <= r1; r += 4) k4x1BF16(w, r * rowBytes, rowBytes, x, xOff, y, yOff + r, n);
                 for (; r < r1; r++) y[yOff + r] = MatMul.dotBF16(w, r * rowBytes, x, xOff, n);
             } else {
-                for (; r + 4 <= r1; r += 4) k4x1F16(w, r * rowBytes, rowBytes, x, xOff, y, yOff + r, n);
+                for (; r + 2 <= r1; r += 2) k2x1F16(w, r * rowBytes, rowBytes, x, xOff, y, yOff + r, n);
                 for (; r < r1; r++) y[yOff + r] = MatMul.dotF16(w, r * rowBytes, x, xOff, n);
             }
             return;
@@ -117,28 +117,25 @@ final class HalfKernels {
         return Float.float16ToFloat(w.get(ValueLayout.JAVA_SHORT_UNALIGNED, off));
     }
 
-    private static void k4x1F16(MemorySegment w, long b0, long rb, float[] x, int xo, float[] y, int yo, int n) {
-        FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-        long b1 = b0 + rb, b2 = b1 + rb, b3 = b2 + rb;
+    /** Two rows: the conversion is large enough in compiled code that a 4-row body stops being inlined whole. */
+    private static void k2x1F16(MemorySegment w, long b0, long rb, float[] x, int xo, float[] y, int yo, int n) {
+        FloatVector a0 = FloatVector.zero(F), a1 = a0;
+        long b1 = b0 + rb;
         int k = 0;
         for (; k <= n - L; k += L) {
             FloatVector xv = FloatVector.fromArray(F, x, xo + k);
             long o = 2L * k;
             a0 = loadF16(w, b0 + o).fma(xv, a0);
             a1 = loadF16(w, b1 + o).fma(xv, a1);
-            a2 = loadF16(w, b2 + o).fma(xv, a2);
-            a3 = loadF16(w, b3 + o).fma(xv, a3);
         }
-        float s0 = MatMul.sumLanes(a0), s1 = MatMul.sumLanes(a1), s2 = MatMul.sumLanes(a2), s3 = MatMul.sumLanes(a3);
+        float s0 = MatMul.sumLanes(a0), s1 = MatMul.sumLanes(a1);
         for (; k < n; k++) {
             float xk = x[xo + k];
             long o = 2L * k;
             s0 = Math.fma(f16(w, b0 + o), xk, s0);
             s1 = Math.fma(f16(w, b1 + o), xk, s1);
-            s2 = Math.fma(f16(w, b2 + o), xk, s2);
-            s3 = Math.fma(f16(w, b3 + o), xk, s3);
         }
-        y[yo] = s0; y[yo + 1] = s1; y[yo + 2] = s2; y[yo + 3] = s3;
+        y[yo] = s0; y[yo + 1] = s1;
     }
 
     private static void k4x1BF16(MemorySegment w, long b0, long rb, float[] x, int xo, float[] y, int yo, int n) {
