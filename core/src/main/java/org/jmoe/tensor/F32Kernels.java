@@ -8,47 +8,105 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * Register-blocked F32 kernels for {@code y[t][r] = W[r]·x[t]}. Every output keeps the canonical order of
- * {@link MatMul#dotF32}: one 8-lane accumulator, FMAs in k order, {@link MatMul#sumLanes}, then the scalar
- * tail. Tiles only decide how many outputs share each load: 3 rows x 4 tokens (12 accumulators) for
- * prefill, 4 rows x 1 token for decode; edges fall back to smaller tiles with the same per-output order.
+ * Register-blocked F32 kernels for {@code y[t][r] = W[r]·x[t]} with W in a memory segment (row-major,
+ * {@code rowBytes} apart) and x, y on the heap.
+ *
+ * <p>Every output keeps the canonical order of {@link MatMul#dotF32}: one 8-lane accumulator, FMAs in k order,
+ * {@link MatMul#sumLanes}, then the scalar tail. Tiles only decide how many outputs share each load, so any
+ * tile, block size or thread computes bit-identical values.
+ *
+ * <p>Prefill (T &gt; 1) uses a 3-row x 3-token tile: 9 accumulators, 3 weight vectors and one activation
+ * vector stay in 13 of AVX2's 16 vector registers (C2 spills accumulators of a 12-accumulator tile), with
+ * 6 loads per 9 FMAs. Tokens left over use 3x2 tiles; rows left over at the end of the matrix use 1-row
+ * tiles. Rows are processed in chunks and tokens in blocks sized so that both stay in the L2 cache while
+ * the tiles sweep them. Decode (T = 1) streams 4 rows at a time, so 4 independent FMA chains hide the FMA
+ * latency and 4 hardware-prefetch streams run at once.
  */
 final class F32Kernels {
     private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
     private static final int L = 8;
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    /** Bytes of weights (a chunk of rows) and of activations (a block of tokens) kept in L2 at once. */
+    private static final int L2_BLOCK_BYTES = 128 * 1024;
 
     private F32Kernels() {}
+
+    /** Rows per L2 chunk for rows of {@code n} floats: a multiple of 3, at least 3. */
+    static int rowChunk(int n) {
+        int rc = L2_BLOCK_BYTES / (4 * Math.max(1, n));
+        return Math.max(3, Math.min(96, rc / 3 * 3));
+    }
 
     /** Rows [r0, r1) x all T tokens. */
     static void rows(MemorySegment w, long rowBytes, float[] x, int xOff, int xStride, int T,
                      float[] y, int yOff, int yStride, int r0, int r1, int n) {
-        int r = r0;
         if (T == 1) {
-            for (; r + 4 <= r1; r += 4) k4x1(w, r * rowBytes, rowBytes, x, xOff, y, yOff + r, n);
-            for (; r < r1; r++) y[yOff + r] = MatMul.dotF32(w, r * rowBytes, x, xOff, n);
-            return;
-        }
-        for (; r + 3 <= r1; r += 3) {
-            int t = 0;
-            for (; t + 4 <= T; t += 4) k3x4(w, r * rowBytes, rowBytes, x, xOff + t * xStride, xStride, y, yOff + t * yStride + r, yStride, n);
-            for (; t < T; t++) {
-                for (int i = 0; i < 3; i++) y[yOff + t * yStride + r + i] = MatMul.dotF32(w, (r + i) * rowBytes, x, xOff + t * xStride, n);
-            }
-        }
-        for (; r < r1; r++) {
-            int t = 0;
-            for (; t + 4 <= T; t += 4) k1x4(w, r * rowBytes, x, xOff + t * xStride, xStride, y, yOff + t * yStride + r, yStride, n);
-            for (; t < T; t++) y[yOff + t * yStride + r] = MatMul.dotF32(w, r * rowBytes, x, xOff + t * xStride, n);
+            matvec(w, rowBytes, x, xOff, y, yOff, r0, r1, n);
+        } else {
+            int rc = rowChunk(n);
+            for (int c0 = r0; c0 < r1; c0 += rc) gemm(w, null, rowBytes, x, xOff, xStride, T, y, yOff, yStride, c0, Math.min(r1, c0 + rc), n);
         }
     }
 
-    private static float tail(MemorySegment w, long base, float[] x, int xo, int k, int n, float s) {
+    /** One token: rows four at a time, then singly. */
+    static void matvec(MemorySegment w, long rowBytes, float[] x, int xOff, float[] y, int yOff, int r0, int r1, int n) {
+        int r = r0;
+        for (; r + 4 <= r1; r += 4) k4x1(w, r * rowBytes, rowBytes, x, xOff, y, yOff + r, n);
+        for (; r < r1; r++) y[yOff + r] = MatMul.dotF32(w, r * rowBytes, x, xOff, n);
+    }
+
+    /**
+     * Rows [r0, r1) (an L2-sized chunk) x all T &gt;= 2 tokens, in L2-sized token blocks of at least 2 tokens.
+     * W is read from {@code wa} (a heap copy, {@code rowBytes / 4} floats per row) when it is not null, else
+     * from {@code w}. The heap variant serves decoded F16/BF16 rows: the JDK's segment-access code is shared
+     * by all callers, so feeding it segments of a second implementation class would slow every F32 kernel.
+     */
+    static void gemm(MemorySegment w, float[] wa, long rowBytes, float[] x, int xOff, int xStride, int T,
+                     float[] y, int yOff, int yStride, int r0, int r1, int n) {
+        int tb = Math.max(3, L2_BLOCK_BYTES / (4 * Math.max(1, n)) / 3 * 3);
+        int blocks = (T + tb - 1) / tb;
+        for (int b = 0; b < blocks; b++) {
+            // even split, so no block but a T = 1 product has a single token
+            int t0 = (int) ((long) T * b / blocks), t1 = (int) ((long) T * (b + 1) / blocks);
+            int r = r0;
+            if (wa == null) {
+                for (; r + 3 <= r1; r += 3) tiles3(w, r * rowBytes, rowBytes, x, xOff, xStride, t0, t1, y, yOff + r, yStride, n);
+                for (; r < r1; r++) tiles1(w, r * rowBytes, x, xOff, xStride, t0, t1, y, yOff + r, yStride, n);
+            } else {
+                int rs = (int) (rowBytes / 4);
+                for (; r + 3 <= r1; r += 3) tiles3(wa, r * rs, rs, x, xOff, xStride, t0, t1, y, yOff + r, yStride, n);
+                for (; r < r1; r++) tiles1(wa, r * rs, x, xOff, xStride, t0, t1, y, yOff + r, yStride, n);
+            }
+        }
+    }
+
+    /** Three rows at byte {@code b0} x tokens [t0, t1): 3-token tiles, then 2-token tiles for the rest. */
+    private static void tiles3(MemorySegment w, long b0, long rb, float[] x, int xOff, int xs, int t0, int t1,
+                               float[] y, int yo, int ys, int n) {
+        int m = t1 - t0;
+        int n3 = m % 3 == 1 && m >= 4 ? m / 3 - 1 : m / 3;
+        int t = t0;
+        for (int i = 0; i < n3; i++, t += 3) k3x3(w, b0, rb, x, xOff + t * xs, xs, y, yo + t * ys, ys, n);
+        for (; t + 2 <= t1; t += 2) k3x2(w, b0, rb, x, xOff + t * xs, xs, y, yo + t * ys, ys, n);
+        if (t < t1) {
+            k3x1(w, b0, rb, x, xOff + t * xs, y, yo + t * ys, n);
+        }
+    }
+
+    /** One row x tokens [t0, t1). */
+    private static void tiles1(MemorySegment w, long b0, float[] x, int xOff, int xs, int t0, int t1,
+                               float[] y, int yo, int ys, int n) {
+        int t = t0;
+        for (; t + 3 <= t1; t += 3) k1x3(w, b0, x, xOff + t * xs, xs, y, yo + t * ys, ys, n);
+        for (; t < t1; t++) y[yo + t * ys] = MatMul.dotF32(w, b0, x, xOff + t * xs, n);
+    }
+
+    static float tail(MemorySegment w, long base, float[] x, int xo, int k, int n, float s) {
         for (; k < n; k++) s = Math.fma(w.get(ValueLayout.JAVA_FLOAT_UNALIGNED, base + 4L * k), x[xo + k], s);
         return s;
     }
 
-    private static void k4x1(MemorySegment w, long b0, long rb, float[] x, int xo, float[] y, int yo, int n) {
+    static void k4x1(MemorySegment w, long b0, long rb, float[] x, int xo, float[] y, int yo, int n) {
         FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
         long b1 = b0 + rb, b2 = b1 + rb, b3 = b2 + rb;
         int k = 0;
@@ -66,12 +124,12 @@ final class F32Kernels {
         y[yo + 3] = tail(w, b3, x, xo, k, n, MatMul.sumLanes(a3));
     }
 
-    private static void k3x4(MemorySegment w, long b0, long rb, float[] x, int xo, int xs, float[] y, int yo, int ys, int n) {
-        FloatVector c00 = FloatVector.zero(F), c01 = c00, c02 = c00, c03 = c00;
-        FloatVector c10 = c00, c11 = c00, c12 = c00, c13 = c00;
-        FloatVector c20 = c00, c21 = c00, c22 = c00, c23 = c00;
+    static void k3x3(MemorySegment w, long b0, long rb, float[] x, int xo, int xs, float[] y, int yo, int ys, int n) {
+        FloatVector c00 = FloatVector.zero(F), c01 = c00, c02 = c00;
+        FloatVector c10 = c00, c11 = c00, c12 = c00;
+        FloatVector c20 = c00, c21 = c00, c22 = c00;
         long b1 = b0 + rb, b2 = b1 + rb;
-        int x0 = xo, x1 = xo + xs, x2 = x1 + xs, x3 = x2 + xs;
+        int x0 = xo, x1 = xo + xs, x2 = x1 + xs;
         int k = 0;
         for (; k <= n - L; k += L) {
             long o = 4L * k;
@@ -84,8 +142,6 @@ final class F32Kernels {
             c01 = w0.fma(v, c01); c11 = w1.fma(v, c11); c21 = w2.fma(v, c21);
             v = FloatVector.fromArray(F, x, x2 + k);
             c02 = w0.fma(v, c02); c12 = w1.fma(v, c12); c22 = w2.fma(v, c22);
-            v = FloatVector.fromArray(F, x, x3 + k);
-            c03 = w0.fma(v, c03); c13 = w1.fma(v, c13); c23 = w2.fma(v, c23);
         }
         y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanes(c00));
         y[yo + 1] = tail(w, b1, x, x0, k, n, MatMul.sumLanes(c10));
@@ -96,25 +152,179 @@ final class F32Kernels {
         y[yo + 2 * ys] = tail(w, b0, x, x2, k, n, MatMul.sumLanes(c02));
         y[yo + 2 * ys + 1] = tail(w, b1, x, x2, k, n, MatMul.sumLanes(c12));
         y[yo + 2 * ys + 2] = tail(w, b2, x, x2, k, n, MatMul.sumLanes(c22));
-        y[yo + 3 * ys] = tail(w, b0, x, x3, k, n, MatMul.sumLanes(c03));
-        y[yo + 3 * ys + 1] = tail(w, b1, x, x3, k, n, MatMul.sumLanes(c13));
-        y[yo + 3 * ys + 2] = tail(w, b2, x, x3, k, n, MatMul.sumLanes(c23));
     }
 
-    private static void k1x4(MemorySegment w, long b0, float[] x, int xo, int xs, float[] y, int yo, int ys, int n) {
-        FloatVector c0 = FloatVector.zero(F), c1 = c0, c2 = c0, c3 = c0;
-        int x0 = xo, x1 = xo + xs, x2 = x1 + xs, x3 = x2 + xs;
+    static void k3x2(MemorySegment w, long b0, long rb, float[] x, int xo, int xs, float[] y, int yo, int ys, int n) {
+        FloatVector c00 = FloatVector.zero(F), c01 = c00;
+        FloatVector c10 = c00, c11 = c00;
+        FloatVector c20 = c00, c21 = c00;
+        long b1 = b0 + rb, b2 = b1 + rb;
+        int x0 = xo, x1 = xo + xs;
+        int k = 0;
+        for (; k <= n - L; k += L) {
+            long o = 4L * k;
+            FloatVector w0 = FloatVector.fromMemorySegment(F, w, b0 + o, LE);
+            FloatVector w1 = FloatVector.fromMemorySegment(F, w, b1 + o, LE);
+            FloatVector w2 = FloatVector.fromMemorySegment(F, w, b2 + o, LE);
+            FloatVector v = FloatVector.fromArray(F, x, x0 + k);
+            c00 = w0.fma(v, c00); c10 = w1.fma(v, c10); c20 = w2.fma(v, c20);
+            v = FloatVector.fromArray(F, x, x1 + k);
+            c01 = w0.fma(v, c01); c11 = w1.fma(v, c11); c21 = w2.fma(v, c21);
+        }
+        y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanes(c00));
+        y[yo + 1] = tail(w, b1, x, x0, k, n, MatMul.sumLanes(c10));
+        y[yo + 2] = tail(w, b2, x, x0, k, n, MatMul.sumLanes(c20));
+        y[yo + ys] = tail(w, b0, x, x1, k, n, MatMul.sumLanes(c01));
+        y[yo + ys + 1] = tail(w, b1, x, x1, k, n, MatMul.sumLanes(c11));
+        y[yo + ys + 2] = tail(w, b2, x, x1, k, n, MatMul.sumLanes(c21));
+    }
+
+    static void k3x1(MemorySegment w, long b0, long rb, float[] x, int xo, float[] y, int yo, int n) {
+        FloatVector c0 = FloatVector.zero(F), c1 = c0, c2 = c0;
+        long b1 = b0 + rb, b2 = b1 + rb;
+        int k = 0;
+        for (; k <= n - L; k += L) {
+            long o = 4L * k;
+            FloatVector v = FloatVector.fromArray(F, x, xo + k);
+            c0 = FloatVector.fromMemorySegment(F, w, b0 + o, LE).fma(v, c0);
+            c1 = FloatVector.fromMemorySegment(F, w, b1 + o, LE).fma(v, c1);
+            c2 = FloatVector.fromMemorySegment(F, w, b2 + o, LE).fma(v, c2);
+        }
+        y[yo] = tail(w, b0, x, xo, k, n, MatMul.sumLanes(c0));
+        y[yo + 1] = tail(w, b1, x, xo, k, n, MatMul.sumLanes(c1));
+        y[yo + 2] = tail(w, b2, x, xo, k, n, MatMul.sumLanes(c2));
+    }
+
+    static void k1x3(MemorySegment w, long b0, float[] x, int xo, int xs, float[] y, int yo, int ys, int n) {
+        FloatVector c0 = FloatVector.zero(F), c1 = c0, c2 = c0;
+        int x0 = xo, x1 = xo + xs, x2 = x1 + xs;
         int k = 0;
         for (; k <= n - L; k += L) {
             FloatVector wv = FloatVector.fromMemorySegment(F, w, b0 + 4L * k, LE);
             c0 = wv.fma(FloatVector.fromArray(F, x, x0 + k), c0);
             c1 = wv.fma(FloatVector.fromArray(F, x, x1 + k), c1);
             c2 = wv.fma(FloatVector.fromArray(F, x, x2 + k), c2);
-            c3 = wv.fma(FloatVector.fromArray(F, x, x3 + k), c3);
         }
         y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanes(c0));
         y[yo + ys] = tail(w, b0, x, x1, k, n, MatMul.sumLanes(c1));
         y[yo + 2 * ys] = tail(w, b0, x, x2, k, n, MatMul.sumLanes(c2));
-        y[yo + 3 * ys] = tail(w, b0, x, x3, k, n, MatMul.sumLanes(c3));
+    }
+
+    // ---- the same tiles with W in a heap array ----
+
+    /** Three rows at float {@code b0} of a heap copy of W x tokens [t0, t1): 3-token tiles, then 2-token tiles for the rest. */
+    private static void tiles3(float[] w, int b0, int rb, float[] x, int xOff, int xs, int t0, int t1,
+                               float[] y, int yo, int ys, int n) {
+        int m = t1 - t0;
+        int n3 = m % 3 == 1 && m >= 4 ? m / 3 - 1 : m / 3;
+        int t = t0;
+        for (int i = 0; i < n3; i++, t += 3) k3x3(w, b0, rb, x, xOff + t * xs, xs, y, yo + t * ys, ys, n);
+        for (; t + 2 <= t1; t += 2) k3x2(w, b0, rb, x, xOff + t * xs, xs, y, yo + t * ys, ys, n);
+        if (t < t1) {
+            k3x1(w, b0, rb, x, xOff + t * xs, y, yo + t * ys, n);
+        }
+    }
+
+    /** One row of a heap copy of W x tokens [t0, t1). */
+    private static void tiles1(float[] w, int b0, float[] x, int xOff, int xs, int t0, int t1,
+                               float[] y, int yo, int ys, int n) {
+        int t = t0;
+        for (; t + 3 <= t1; t += 3) k1x3(w, b0, x, xOff + t * xs, xs, y, yo + t * ys, ys, n);
+        for (; t < t1; t++) y[yo + t * ys] = dot(w, b0, x, xOff + t * xs, n);
+    }
+
+    static float tail(float[] w, int base, float[] x, int xo, int k, int n, float s) {
+        for (; k < n; k++) s = Math.fma(w[base + k], x[xo + k], s);
+        return s;
+    }
+
+    static void k3x3(float[] w, int b0, int rb, float[] x, int xo, int xs, float[] y, int yo, int ys, int n) {
+        FloatVector c00 = FloatVector.zero(F), c01 = c00, c02 = c00;
+        FloatVector c10 = c00, c11 = c00, c12 = c00;
+        FloatVector c20 = c00, c21 = c00, c22 = c00;
+        int b1 = b0 + rb, b2 = b1 + rb;
+        int x0 = xo, x1 = xo + xs, x2 = x1 + xs;
+        int k = 0;
+        for (; k <= n - L; k += L) {
+            FloatVector w0 = FloatVector.fromArray(F, w, b0 + k);
+            FloatVector w1 = FloatVector.fromArray(F, w, b1 + k);
+            FloatVector w2 = FloatVector.fromArray(F, w, b2 + k);
+            FloatVector v = FloatVector.fromArray(F, x, x0 + k);
+            c00 = w0.fma(v, c00); c10 = w1.fma(v, c10); c20 = w2.fma(v, c20);
+            v = FloatVector.fromArray(F, x, x1 + k);
+            c01 = w0.fma(v, c01); c11 = w1.fma(v, c11); c21 = w2.fma(v, c21);
+            v = FloatVector.fromArray(F, x, x2 + k);
+            c02 = w0.fma(v, c02); c12 = w1.fma(v, c12); c22 = w2.fma(v, c22);
+        }
+        y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanes(c00));
+        y[yo + 1] = tail(w, b1, x, x0, k, n, MatMul.sumLanes(c10));
+        y[yo + 2] = tail(w, b2, x, x0, k, n, MatMul.sumLanes(c20));
+        y[yo + ys] = tail(w, b0, x, x1, k, n, MatMul.sumLanes(c01));
+        y[yo + ys + 1] = tail(w, b1, x, x1, k, n, MatMul.sumLanes(c11));
+        y[yo + ys + 2] = tail(w, b2, x, x1, k, n, MatMul.sumLanes(c21));
+        y[yo + 2 * ys] = tail(w, b0, x, x2, k, n, MatMul.sumLanes(c02));
+        y[yo + 2 * ys + 1] = tail(w, b1, x, x2, k, n, MatMul.sumLanes(c12));
+        y[yo + 2 * ys + 2] = tail(w, b2, x, x2, k, n, MatMul.sumLanes(c22));
+    }
+
+    static void k3x2(float[] w, int b0, int rb, float[] x, int xo, int xs, float[] y, int yo, int ys, int n) {
+        FloatVector c00 = FloatVector.zero(F), c01 = c00;
+        FloatVector c10 = c00, c11 = c00;
+        FloatVector c20 = c00, c21 = c00;
+        int b1 = b0 + rb, b2 = b1 + rb;
+        int x0 = xo, x1 = xo + xs;
+        int k = 0;
+        for (; k <= n - L; k += L) {
+            FloatVector w0 = FloatVector.fromArray(F, w, b0 + k);
+            FloatVector w1 = FloatVector.fromArray(F, w, b1 + k);
+            FloatVector w2 = FloatVector.fromArray(F, w, b2 + k);
+            FloatVector v = FloatVector.fromArray(F, x, x0 + k);
+            c00 = w0.fma(v, c00); c10 = w1.fma(v, c10); c20 = w2.fma(v, c20);
+            v = FloatVector.fromArray(F, x, x1 + k);
+            c01 = w0.fma(v, c01); c11 = w1.fma(v, c11); c21 = w2.fma(v, c21);
+        }
+        y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanes(c00));
+        y[yo + 1] = tail(w, b1, x, x0, k, n, MatMul.sumLanes(c10));
+        y[yo + 2] = tail(w, b2, x, x0, k, n, MatMul.sumLanes(c20));
+        y[yo + ys] = tail(w, b0, x, x1, k, n, MatMul.sumLanes(c01));
+        y[yo + ys + 1] = tail(w, b1, x, x1, k, n, MatMul.sumLanes(c11));
+        y[yo + ys + 2] = tail(w, b2, x, x1, k, n, MatMul.sumLanes(c21));
+    }
+
+    static void k3x1(float[] w, int b0, int rb, float[] x, int xo, float[] y, int yo, int n) {
+        FloatVector c0 = FloatVector.zero(F), c1 = c0, c2 = c0;
+        int b1 = b0 + rb, b2 = b1 + rb;
+        int k = 0;
+        for (; k <= n - L; k += L) {
+            FloatVector v = FloatVector.fromArray(F, x, xo + k);
+            c0 = FloatVector.fromArray(F, w, b0 + k).fma(v, c0);
+            c1 = FloatVector.fromArray(F, w, b1 + k).fma(v, c1);
+            c2 = FloatVector.fromArray(F, w, b2 + k).fma(v, c2);
+        }
+        y[yo] = tail(w, b0, x, xo, k, n, MatMul.sumLanes(c0));
+        y[yo + 1] = tail(w, b1, x, xo, k, n, MatMul.sumLanes(c1));
+        y[yo + 2] = tail(w, b2, x, xo, k, n, MatMul.sumLanes(c2));
+    }
+
+    static void k1x3(float[] w, int b0, float[] x, int xo, int xs, float[] y, int yo, int ys, int n) {
+        FloatVector c0 = FloatVector.zero(F), c1 = c0, c2 = c0;
+        int x0 = xo, x1 = xo + xs, x2 = x1 + xs;
+        int k = 0;
+        for (; k <= n - L; k += L) {
+            FloatVector wv = FloatVector.fromArray(F, w, b0 + k);
+            c0 = wv.fma(FloatVector.fromArray(F, x, x0 + k), c0);
+            c1 = wv.fma(FloatVector.fromArray(F, x, x1 + k), c1);
+            c2 = wv.fma(FloatVector.fromArray(F, x, x2 + k), c2);
+        }
+        y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanes(c0));
+        y[yo + ys] = tail(w, b0, x, x1, k, n, MatMul.sumLanes(c1));
+        y[yo + 2 * ys] = tail(w, b0, x, x2, k, n, MatMul.sumLanes(c2));
+    }
+    /** {@link MatMul#dotF32} for a row of a heap copy of W. */
+    static float dot(float[] w, int b0, float[] x, int xo, int n) {
+        FloatVector acc = FloatVector.zero(F);
+        int k = 0;
+        for (; k <= n - L; k += L) acc = FloatVector.fromArray(F, w, b0 + k).fma(FloatVector.fromArray(F, x, xo + k), acc);
+        return tail(w, b0, x, xo, k, n, MatMul.sumLanes(acc));
     }
 }

@@ -1,8 +1,6 @@
 package org.jmoe.tensor;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.ShortVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 import org.jmoe.tensor.quant.ActQuant;
 import org.jmoe.tensor.quant.BlockFormat;
@@ -25,11 +23,15 @@ import java.nio.ByteOrder;
  */
 public final class MatMul {
     static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
-    static final VectorSpecies<Short> S = ShortVector.SPECIES_128;
     static final int L = F.length();
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-    /** Rows of W per task: enough work to amortise scheduling, small enough to balance two threads. */
+    /** Rows of W per task of the block-quantized kernels. */
     private static final int ROW_BLOCK = 16;
+    /**
+     * Tasks per thread of the float kernels: rows are split evenly into this many tasks per thread, so a
+     * thread slowed by other work on the machine hands its share to the others.
+     */
+    private static final int TASKS_PER_THREAD = 8;
 
     private MatMul() {}
 
@@ -45,23 +47,32 @@ public final class MatMul {
     public static void mul(Parallel pool, Tensor w, float[] x, int xOff, int xStride, int T, float[] y, int yOff, int yStride) {
         final int rows = w.rows();
         final int cols = w.cols();
-        final int tasks = (rows + ROW_BLOCK - 1) / ROW_BLOCK;
+        if (T <= 0 || rows == 0) return;
+        final MemorySegment seg = w.data();
+        final long rowBytes = w.rowBytes();
         switch (w.type()) {
-            case F32 -> pool.forEach(tasks, (task, worker) -> {
-                int r0 = task * ROW_BLOCK, r1 = Math.min(rows, r0 + ROW_BLOCK);
-                F32Kernels.rows(w.data(), w.rowBytes(), x, xOff, xStride, T, y, yOff, yStride, r0, r1, cols);
-            });
-            case F16, BF16 -> pool.forEach(tasks, (task, worker) -> {
-                int r0 = task * ROW_BLOCK, r1 = Math.min(rows, r0 + ROW_BLOCK);
-                floatRows(w, x, xOff, xStride, T, y, yOff, yStride, r0, r1, cols);
-            });
+            case F32, F16, BF16 -> {
+                final DType type = w.type();
+                // matvec kernels take rows 4 at a time, GEMM tiles 3 at a time
+                final int align = T == 1 ? 4 : 3;
+                final int units = (rows + align - 1) / align;
+                final int parts = pool.threads() == 1 ? 1 : Math.min(units, pool.threads() * TASKS_PER_THREAD);
+                pool.forEach(parts, (task, worker) -> {
+                    int r0 = Math.min(rows, (int) ((long) units * task / parts) * align);
+                    int r1 = Math.min(rows, (int) ((long) units * (task + 1) / parts) * align);
+                    if (type == DType.F32) {
+                        F32Kernels.rows(seg, rowBytes, x, xOff, xStride, T, y, yOff, yStride, r0, r1, cols);
+                    } else {
+                        HalfKernels.rows(type == DType.BF16, seg, rowBytes, x, xOff, xStride, T, y, yOff, yStride, r0, r1, cols);
+                    }
+                });
+            }
             default -> {
+                final int tasks = (rows + ROW_BLOCK - 1) / ROW_BLOCK;
                 BlockFormat f = BlockFormats.of(w.type());
                 if (f == null) throw new UnsupportedOperationException(w.name() + ": no kernel for dtype " + w.type());
                 QuantizedActs acts = ACTS.get().ensure(f.actFormat(), T, cols);
                 for (int t = 0; t < T; t++) ActQuant.quantizeRow(x, xOff + t * xStride, acts, t);
-                final MemorySegment seg = w.data();
-                final long rowBytes = w.rowBytes();
                 pool.forEach(tasks, (task, worker) -> {
                     int r0 = task * ROW_BLOCK, r1 = Math.min(rows, r0 + ROW_BLOCK);
                     if (T < 4) {
@@ -70,24 +81,6 @@ public final class MatMul {
                         for (int r = r0; r < r1; r++) f.dotTokens(seg, 0, rowBytes, cols, acts, 0, T, r, y, yOff + r, yStride);
                     }
                 });
-            }
-        }
-    }
-
-    private static void floatRows(Tensor w, float[] x, int xOff, int xStride, int T, float[] y, int yOff, int yStride,
-                                  int r0, int r1, int cols) {
-        MemorySegment seg = w.data();
-        long rowBytes = w.rowBytes();
-        DType type = w.type();
-        for (int r = r0; r < r1; r++) {
-            long base = r * rowBytes;
-            for (int t = 0; t < T; t++) {
-                int xo = xOff + t * xStride;
-                y[yOff + t * yStride + r] = switch (type) {
-                    case F32 -> dotF32(seg, base, x, xo, cols);
-                    case F16 -> dotF16(seg, base, x, xo, cols);
-                    default -> dotBF16(seg, base, x, xo, cols);
-                };
             }
         }
     }
@@ -108,46 +101,19 @@ public final class MatMul {
     public static float dotF16(MemorySegment w, long base, float[] x, int xo, int n) {
         FloatVector acc = FloatVector.zero(F);
         int k = 0;
-        for (; k <= n - L; k += L) {
-            ShortVector h = ShortVector.fromMemorySegment(S, w, base + 2L * k, LE);
-            acc = halfToFloat(h).fma(FloatVector.fromArray(F, x, xo + k), acc);
-        }
+        for (; k <= n - L; k += L) acc = HalfKernels.loadF16(w, base + 2L * k).fma(FloatVector.fromArray(F, x, xo + k), acc);
         float s = sumLanes(acc);
-        for (; k < n; k++) s = Math.fma(Float.float16ToFloat(w.get(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, base + 2L * k)), x[xo + k], s);
+        for (; k < n; k++) s = Math.fma(HalfKernels.f16(w, base + 2L * k), x[xo + k], s);
         return s;
-    }
-
-    private static final jdk.incubator.vector.VectorSpecies<Integer> I = jdk.incubator.vector.IntVector.SPECIES_256;
-    /** 2^112: rebiases a half's exponent (bias 15) to a float's (bias 127); also scales subnormals exactly. */
-    private static final float HALF_REBIAS = 0x1p112f;
-
-    /**
-     * Exact IEEE half → float for 8 lanes: the half's exponent and mantissa bits shifted into a float's
-     * place and multiplied by 2^112 (exact for normals and subnormals); all-ones exponents (inf, NaN) are
-     * mapped to all-ones float exponents; then the sign.
-     */
-    static FloatVector halfToFloat(ShortVector h) {
-        jdk.incubator.vector.IntVector v = ((jdk.incubator.vector.IntVector) h.convertShape(VectorOperators.S2I, I, 0)).and(0xffff);
-        jdk.incubator.vector.IntVector em = v.and(0x7fff);
-        FloatVector mag = em.lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats().mul(HALF_REBIAS);
-        jdk.incubator.vector.IntVector bits = mag.reinterpretAsInts();
-        var special = em.compare(VectorOperators.GE, 0x7c00);
-        bits = bits.blend(em.lanewise(VectorOperators.LSHL, 13).or(0x7f800000), special);
-        return bits.or(v.and(0x8000).lanewise(VectorOperators.LSHL, 16)).reinterpretAsFloats();
     }
 
     /** Dot of a BF16 row with x, the same order as {@link #dotF32} on the decoded values. */
     public static float dotBF16(MemorySegment w, long base, float[] x, int xo, int n) {
         FloatVector acc = FloatVector.zero(F);
         int k = 0;
-        for (; k <= n - L; k += L) {
-            ShortVector h = ShortVector.fromMemorySegment(S, w, base + 2L * k, LE);
-            FloatVector wv = h.convertShape(VectorOperators.S2I, jdk.incubator.vector.IntVector.SPECIES_256, 0)
-                    .reinterpretAsInts().lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
-            acc = wv.fma(FloatVector.fromArray(F, x, xo + k), acc);
-        }
+        for (; k <= n - L; k += L) acc = HalfKernels.loadBF16(w, base + 2L * k).fma(FloatVector.fromArray(F, x, xo + k), acc);
         float s = sumLanes(acc);
-        for (; k < n; k++) s = Math.fma(Float.intBitsToFloat(w.get(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, base + 2L * k) << 16), x[xo + k], s);
+        for (; k < n; k++) s = Math.fma(HalfKernels.bf16(w, base + 2L * k), x[xo + k], s);
         return s;
     }
 

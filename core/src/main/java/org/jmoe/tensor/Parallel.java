@@ -24,14 +24,42 @@ public final class Parallel {
     private final int threads;
     private final Thread[] workers;
     private final Thread[] parked;
-    private final AtomicInteger nextTask = new AtomicInteger();
-    private final AtomicInteger pending = new AtomicInteger();
-    private volatile int generation;
-    private volatile Body body;
-    private volatile int taskCount;
-    private volatile Throwable failure;
+    /** The current loop; workers compare it by identity to the last one they joined. */
+    private volatile Job job;
     private volatile boolean shutdown;
     private final ThreadLocal<Boolean> inside = ThreadLocal.withInitial(() -> Boolean.FALSE);
+
+    /**
+     * One parallel loop. Tasks are claimed from {@code next} and counted in {@code done} when finished, so the
+     * caller waits only for tasks, never for a worker that woke too late to find any (a descheduled worker on
+     * a busy machine does not delay the loop). A worker that joins a finished loop finds no task and leaves.
+     */
+    private static final class Job {
+        final Body body;
+        final int count;
+        final AtomicInteger next = new AtomicInteger();
+        final AtomicInteger done = new AtomicInteger();
+        volatile Throwable failure;
+
+        Job(Body body, int count) {
+            this.body = body;
+            this.count = count;
+        }
+
+        /** Runs tasks until none is left; after a failure the remaining tasks are claimed but not run. */
+        void run(int worker) {
+            int i, finished = 0;
+            while ((i = next.getAndIncrement()) < count) {
+                try {
+                    if (failure == null) body.run(i, worker);
+                } catch (Throwable t) {
+                    failure = t;
+                }
+                finished++;
+            }
+            if (finished > 0) done.addAndGet(finished);
+        }
+    }
 
     public Parallel(int threads) {
         if (threads < 1) throw new IllegalArgumentException("threads must be >= 1, got " + threads);
@@ -80,25 +108,24 @@ public final class Parallel {
             return;
         }
         synchronized (this) {
-            this.body = body;
-            this.taskCount = count;
-            this.failure = null;
-            nextTask.set(0);
-            pending.set(workers.length);
-            generation++;
+            Job j = new Job(body, count);
+            job = j;
             for (int i = 0; i < parked.length; i++) {
                 Thread t = parked[i];
                 if (t != null) LockSupport.unpark(t);
             }
             inside.set(Boolean.TRUE);
             try {
-                runTasks(0);
+                j.run(0);
             } finally {
                 inside.set(Boolean.FALSE);
             }
-            while (pending.get() != 0) Thread.onSpinWait();
-            this.body = null;
-            Throwable f = failure;
+            // tasks still running on workers: spin briefly, then let a descheduled worker have this core
+            for (int spins = 0; j.done.get() != count; spins++) {
+                if (spins < 10_000) Thread.onSpinWait();
+                else Thread.yield();
+            }
+            Throwable f = j.failure;
             if (f != null) {
                 if (f instanceof RuntimeException re) throw re;
                 if (f instanceof Error e) throw e;
@@ -107,38 +134,23 @@ public final class Parallel {
         }
     }
 
-    private void runTasks(int worker) {
-        Body b = body;
-        int n = taskCount;
-        int i;
-        while ((i = nextTask.getAndIncrement()) < n) {
-            try {
-                b.run(i, worker);
-            } catch (Throwable t) {
-                failure = t;
-                nextTask.set(n);
-            }
-        }
-    }
-
     private void workerLoop(int id) {
         inside.set(Boolean.TRUE);
-        int seen = 0;
+        Job seen = null;
         while (!shutdown) {
             long spinStart = System.nanoTime();
-            while (generation == seen && !shutdown) {
+            while (job == seen && !shutdown) {
                 if (System.nanoTime() - spinStart < SPIN_NANOS) {
                     Thread.onSpinWait();
                 } else {
                     parked[id - 1] = Thread.currentThread();
-                    if (generation == seen && !shutdown) LockSupport.parkNanos(10_000_000L);
+                    if (job == seen && !shutdown) LockSupport.parkNanos(10_000_000L);
                     parked[id - 1] = null;
                 }
             }
             if (shutdown) return;
-            seen = generation;
-            runTasks(id);
-            pending.decrementAndGet();
+            seen = job;
+            seen.run(id);
         }
     }
 

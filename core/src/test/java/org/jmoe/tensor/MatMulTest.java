@@ -1,23 +1,95 @@
 package org.jmoe.tensor;
 
 import jdk.incubator.vector.ShortVector;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.SplittableRandom;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicIntegerArray;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 class MatMulTest {
+    private static final DType[] FLOAT_TYPES = {DType.F32, DType.F16, DType.BF16};
+    private static final Parallel TWO = new Parallel(2);
+    private static final Arena ARENA = Arena.ofShared();
+
+    @AfterAll
+    static void close() {
+        TWO.close();
+        ARENA.close();
+    }
+
+    /** A weight matrix and its values as decoded by the reference ({@link Float#float16ToFloat}, BF16 shift). */
+    private record W(Tensor t, double[] values) {}
+
+    private static W weights(DType type, int rows, int cols, SplittableRandom r, short[] specialHalves) {
+        MemorySegment seg = ARENA.allocate(type.bytesFor((long) rows * cols), 64);
+        double[] wd = new double[rows * cols];
+        for (int i = 0; i < rows * cols; i++) {
+            float v = (float) r.nextGaussian();
+            switch (type) {
+                case F32 -> { seg.setAtIndex(ValueLayout.JAVA_FLOAT, i, v); wd[i] = v; }
+                case F16 -> {
+                    short h = specialHalves != null ? specialHalves[i % specialHalves.length] : Float.floatToFloat16(v);
+                    seg.setAtIndex(ValueLayout.JAVA_SHORT, i, h);
+                    wd[i] = Float.float16ToFloat(h);
+                }
+                default -> {
+                    short b = (short) (Float.floatToRawIntBits(v) >>> 16);
+                    seg.setAtIndex(ValueLayout.JAVA_SHORT, i, b);
+                    wd[i] = Float.intBitsToFloat(b << 16);
+                }
+            }
+        }
+        return new W(new Tensor("w", type, new long[]{cols, rows}, seg), wd);
+    }
+
+    private static float[] gaussian(int n, SplittableRandom r) {
+        float[] x = new float[n];
+        for (int i = 0; i < n; i++) x[i] = (float) r.nextGaussian();
+        return x;
+    }
+
+    /** Checks y (strided) against a double-precision product of the decoded weights. */
+    private static void assertClose(W w, float[] x, int xOff, int xStride, int T, float[] y, int yOff, int yStride, String what) {
+        int rows = w.t.rows(), cols = w.t.cols();
+        for (int t = 0; t < T; t++) {
+            for (int o = 0; o < rows; o++) {
+                double want = 0, mag = 0;
+                for (int k = 0; k < cols; k++) {
+                    double p = w.values[o * cols + k] * x[xOff + t * xStride + k];
+                    want += p;
+                    mag += Math.abs(p);
+                }
+                float got = y[yOff + t * yStride + o];
+                if (Double.isNaN(want)) {
+                    assertThat(got).as("%s t=%d row=%d", what, t, o).isNaN();
+                } else if (Double.isInfinite(want) || Double.isInfinite(mag)) {
+                    assertThat((double) got).as("%s t=%d row=%d", what, t, o).isEqualTo(want);
+                } else {
+                    // Each product is exact in the FMA; each of the <= cols roundings of a running sum adds at most
+                    // 2^-24 of that sum's magnitude, which is bounded by sum|products|: |error| <= cols * 2^-24 * mag
+                    // (6e-8 > 2^-24), plus a floor for results that cancel to near zero.
+                    assertThat((double) got).as("%s t=%d row=%d", what, t, o)
+                            .isCloseTo(want, org.assertj.core.data.Offset.offset(cols * 6e-8 * mag + 1e-30));
+                }
+            }
+        }
+    }
+
     @Test
     void halfToFloatIsExactForEveryHalf() {
         short[] h = new short[8];
         float[] got = new float[8];
         for (int base = 0; base < 65536; base += 8) {
             for (int i = 0; i < 8; i++) h[i] = (short) (base + i);
-            MatMul.halfToFloat(ShortVector.fromArray(ShortVector.SPECIES_128, h, 0)).intoArray(got, 0);
+            HalfKernels.halfToFloat(ShortVector.fromArray(ShortVector.SPECIES_128, h, 0)).intoArray(got, 0);
             for (int i = 0; i < 8; i++) {
                 float want = Float.float16ToFloat(h[i]);
                 if (Float.isNaN(want)) assertThat(got[i]).isNaN();
@@ -26,70 +98,165 @@ class MatMulTest {
         }
     }
 
-    /** Every dtype and shape against a double-precision product of the decoded weights. */
+    /** Every dtype and odd shapes (cols not a multiple of 8, rows not a multiple of any tile), strided x and y. */
     @Test
     void matchesDoublePrecisionForAllFloatTypesAndOddShapes() {
         SplittableRandom r = new SplittableRandom(4);
-        Parallel pool = new Parallel(2);
-        try (Arena arena = Arena.ofShared()) {
-            for (DType type : new DType[]{DType.F32, DType.F16, DType.BF16}) {
-                for (int[] shape : new int[][]{{1, 8}, {5, 13}, {17, 64}, {33, 100}, {64, 1024}}) {
-                    int rows = shape[0], cols = shape[1];
-                    MemorySegment seg = arena.allocate(type.bytesFor((long) rows * cols), 64);
-                    double[] wd = new double[rows * cols];
-                    for (int i = 0; i < rows * cols; i++) {
-                        float v = (float) r.nextGaussian();
-                        switch (type) {
-                            case F32 -> { seg.setAtIndex(ValueLayout.JAVA_FLOAT, i, v); wd[i] = v; }
-                            case F16 -> { short hv = Float.floatToFloat16(v); seg.setAtIndex(ValueLayout.JAVA_SHORT, i, hv); wd[i] = Float.float16ToFloat(hv); }
-                            default -> { short bv = (short) (Float.floatToRawIntBits(v) >>> 16); seg.setAtIndex(ValueLayout.JAVA_SHORT, i, bv); wd[i] = Float.intBitsToFloat(bv << 16); }
-                        }
-                    }
-                    Tensor w = new Tensor("w", type, new long[]{cols, rows}, seg);
-                    for (int T : new int[]{1, 2, 3, 5, 17}) {
-                        float[] x = new float[T * cols + 3];
-                        for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
-                        float[] y = new float[T * (rows + 2) + 1];
-                        MatMul.mul(pool, w, x, 3, cols, T, y, 1, rows + 2);
+        for (DType type : FLOAT_TYPES) {
+            for (int[] shape : new int[][]{{1, 8}, {2, 1}, {4, 7}, {5, 13}, {7, 9}, {17, 64}, {33, 100}, {64, 1024}}) {
+                int rows = shape[0], cols = shape[1];
+                W w = weights(type, rows, cols, r, null);
+                for (int T : new int[]{1, 2, 3, 4, 5, 17, 130}) {
+                    if (T == 130 && rows * cols > 5000) continue;
+                    int xStride = cols + 5, yStride = rows + 2;
+                    float[] x = gaussian(3 + T * xStride, r);
+                    for (Parallel pool : new Parallel[]{Parallel.SERIAL, TWO}) {
+                        float[] y = new float[1 + T * yStride];
+                        MatMul.mul(pool, w.t, x, 3, xStride, T, y, 1, yStride);
+                        assertClose(w, x, 3, xStride, T, y, 1, yStride, type + " " + rows + "x" + cols + " T=" + T);
                         for (int t = 0; t < T; t++) {
-                            for (int o = 0; o < rows; o++) {
-                                double want = 0, mag = 0;
-                                for (int k = 0; k < cols; k++) {
-                                    want += wd[o * cols + k] * x[3 + t * cols + k];
-                                    mag += Math.abs(wd[o * cols + k] * x[3 + t * cols + k]);
-                                }
-                                // float accumulation over `cols` products: error <= cols * 2^-24 * sum|products|
-                                assertThat((double) y[1 + t * (rows + 2) + o]).isCloseTo(want, org.assertj.core.data.Offset.offset(cols * 6e-8 * mag + 1e-6));
-                            }
+                            assertThat(y[t * yStride]).as("untouched gap").isZero();
                         }
                     }
                 }
             }
-        } finally {
-            pool.close();
         }
     }
 
-    /** A row's result is bit-identical whatever else is in the batch and however many threads run it. */
+    /** Subnormal, infinite, NaN and signed-zero F16 weights decode exactly in the decode and prefill paths. */
+    @Test
+    void f16SpecialValues() {
+        SplittableRandom r = new SplittableRandom(5);
+        short[] normal = {0x3c00, (short) 0xbc00, 0x3555, 0x7bff, (short) 0xfbff, 0x0400};
+        short[] subnormal = {0x0001, (short) 0x8001, 0x03ff, (short) 0x83ff, 0x0200, 0x0000, (short) 0x8000};
+        short[][] cases = {normal, subnormal, {0x3c00, 0x7c00}, {0x3c00, (short) 0xfc00}, {0x3c00, 0x7e00}, {0x3c00, 0x7c01, (short) 0xfe00}};
+        for (short[] halves : cases) {
+            for (int[] shape : new int[][]{{5, 13}, {7, 40}}) {
+                W w = weights(DType.F16, shape[0], shape[1], r, halves);
+                for (int T : new int[]{1, 4}) {
+                    float[] x = gaussian(T * shape[1], r);
+                    if (halves == subnormal) for (int i = 0; i < x.length; i++) x[i] *= 1e6f;
+                    float[] y = new float[T * shape[0]];
+                    MatMul.mul(TWO, w.t, x, 0, shape[1], T, y, 0, shape[0]);
+                    assertClose(w, x, 0, shape[1], T, y, 0, shape[0], "F16 specials " + Integer.toHexString(halves[halves.length - 1] & 0xffff) + " T=" + T);
+                }
+            }
+        }
+    }
+
+    /**
+     * A row's result is bit-identical whatever else is in the batch, which tile or block computed it, and how
+     * many threads ran: each token alone (matvec kernels), inside batches of several sizes and offsets (all
+     * GEMM tiles and edge cases), with 1 and 2 threads. The shapes cover several row chunks and token blocks.
+     */
     @Test
     void batchInvariance() {
         SplittableRandom r = new SplittableRandom(8);
-        try (Arena arena = Arena.ofShared()) {
-            int rows = 37, cols = 203;
-            MemorySegment seg = arena.allocate(4L * rows * cols, 64);
-            for (int i = 0; i < rows * cols; i++) seg.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) r.nextGaussian());
-            Tensor w = new Tensor("w", DType.F32, new long[]{cols, rows}, seg);
-            float[] x = new float[130 * cols];
-            for (int i = 0; i < x.length; i++) x[i] = (float) r.nextGaussian();
-            float[] all = new float[130 * rows];
-            Parallel two = new Parallel(2);
-            MatMul.mul(two, w, x, 0, cols, 130, all, 0, rows);
-            two.close();
-            for (int t : new int[]{0, 3, 64, 129}) {
-                float[] one = new float[rows];
-                MatMul.mul(Parallel.SERIAL, w, x, t * cols, cols, 1, one, 0, rows);
-                for (int o = 0; o < rows; o++) assertThat(Float.floatToRawIntBits(one[o])).isEqualTo(Float.floatToRawIntBits(all[t * rows + o]));
+        for (DType type : FLOAT_TYPES) {
+            for (int[] shape : new int[][]{{37, 203}, {100, 1024}}) {
+                int rows = shape[0], cols = shape[1];
+                W w = weights(type, rows, cols, r, null);
+                int N = 130;
+                float[] x = gaussian(N * cols, r);
+                float[] all = new float[N * rows];
+                MatMul.mul(TWO, w.t, x, 0, cols, N, all, 0, rows);
+                float[] serial = new float[N * rows];
+                MatMul.mul(Parallel.SERIAL, w.t, x, 0, cols, N, serial, 0, rows);
+                assertSameBits(serial, all, type + " serial vs 2 threads");
+                for (int t = 0; t < N; t++) {
+                    float[] one = new float[rows];
+                    MatMul.mul(t % 2 == 0 ? Parallel.SERIAL : TWO, w.t, x, t * cols, cols, 1, one, 0, rows);
+                    for (int o = 0; o < rows; o++) {
+                        assertThat(Float.floatToRawIntBits(one[o])).as("%s token %d row %d alone", type, t, o)
+                                .isEqualTo(Float.floatToRawIntBits(all[t * rows + o]));
+                    }
+                }
+                for (int T : new int[]{2, 3, 4, 5, 7, 16, 17, 33}) {
+                    for (int start : new int[]{0, 1, N - T}) {
+                        float[] part = new float[T * rows];
+                        MatMul.mul(T % 2 == 0 ? TWO : Parallel.SERIAL, w.t, x, start * cols, cols, T, part, 0, rows);
+                        for (int i = 0; i < T * rows; i++) {
+                            assertThat(Float.floatToRawIntBits(part[i])).as("%s batch of %d at %d, output %d", type, T, start, i)
+                                    .isEqualTo(Float.floatToRawIntBits(all[start * rows + i]));
+                        }
+                    }
+                }
             }
         }
+    }
+
+    private static void assertSameBits(float[] a, float[] b, String what) {
+        for (int i = 0; i < a.length; i++) {
+            assertThat(Float.floatToRawIntBits(b[i])).as("%s, output %d", what, i).isEqualTo(Float.floatToRawIntBits(a[i]));
+        }
+    }
+
+    /** F16 and BF16 give exactly the F32 result on the same (decoded) values: activations are not rounded. */
+    @Test
+    void halfTypesEqualF32OnDecodedValues() {
+        SplittableRandom r = new SplittableRandom(9);
+        int rows = 11, cols = 77;
+        for (DType type : new DType[]{DType.F16, DType.BF16}) {
+            W w = weights(type, rows, cols, r, null);
+            MemorySegment f = ARENA.allocate(4L * rows * cols, 64);
+            for (int i = 0; i < rows * cols; i++) f.setAtIndex(ValueLayout.JAVA_FLOAT, i, (float) w.values[i]);
+            Tensor wf = new Tensor("wf", DType.F32, new long[]{cols, rows}, f);
+            for (int T : new int[]{1, 6}) {
+                float[] x = gaussian(T * cols, r);
+                float[] a = new float[T * rows], b = new float[T * rows];
+                MatMul.mul(TWO, w.t, x, 0, cols, T, a, 0, rows);
+                MatMul.mul(TWO, wf, x, 0, cols, T, b, 0, rows);
+                assertSameBits(b, a, type + " T=" + T);
+            }
+        }
+    }
+
+    @Test
+    void parallelRunsEveryTaskOnce() {
+        for (int count : new int[]{1, 2, 3, 17, 1000}) {
+            AtomicIntegerArray seen = new AtomicIntegerArray(count);
+            TWO.forEach(count, (task, worker) -> {
+                assertThat(worker).isBetween(0, 1);
+                seen.incrementAndGet(task);
+            });
+            for (int i = 0; i < count; i++) assertThat(seen.get(i)).isEqualTo(1);
+        }
+        TWO.forEach(0, (task, worker) -> { throw new AssertionError("no tasks expected"); });
+    }
+
+    @Test
+    void parallelManySmallLoops() {
+        AtomicInteger sum = new AtomicInteger();
+        int loops = 5_000;
+        for (int i = 0; i < loops; i++) TWO.forEach(3, (task, worker) -> sum.addAndGet(task + 1));
+        assertThat(sum.get()).isEqualTo(loops * 6);
+    }
+
+    @Test
+    void parallelExceptionsPropagateAndThePoolSurvives() {
+        assertThatThrownBy(() -> TWO.forEach(50, (task, worker) -> {
+            if (task == 37) throw new IllegalStateException("task 37");
+        })).isInstanceOf(IllegalStateException.class).hasMessage("task 37");
+        assertThatThrownBy(() -> TWO.forEach(50, (task, worker) -> {
+            if (task == 3) throw new StackOverflowError("deep");
+        })).isInstanceOf(StackOverflowError.class);
+        AtomicInteger n = new AtomicInteger();
+        TWO.forEach(100, (task, worker) -> n.incrementAndGet());
+        assertThat(n.get()).isEqualTo(100);
+    }
+
+    @Test
+    void nestedForEachRunsSeriallyOnTheCallingThread() {
+        AtomicInteger inner = new AtomicInteger();
+        AtomicInteger wrongThread = new AtomicInteger();
+        TWO.forEach(8, (task, worker) -> {
+            Thread outer = Thread.currentThread();
+            TWO.forEach(5, (t2, w2) -> {
+                if (Thread.currentThread() != outer || w2 != 0) wrongThread.incrementAndGet();
+                inner.incrementAndGet();
+            });
+        });
+        assertThat(inner.get()).isEqualTo(40);
+        assertThat(wrongThread.get()).isZero();
     }
 }
