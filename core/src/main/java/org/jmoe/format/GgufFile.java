@@ -37,12 +37,13 @@ public final class GgufFile implements AutoCloseable {
     private final Map<String, GgufType> metadataTypes;
     private final Map<String, Tensor> tensors;
     private final Map<String, Long> tensorOffsets;
+    private final Map<String, long[]> valueSpans;
     private final long dataStart;
     private final int alignment;
 
     private GgufFile(Path path, Arena arena, MemorySegment file, int version, Map<String, Object> metadata,
-                     Map<String, GgufType> metadataTypes, Map<String, Tensor> tensors, Map<String, Long> tensorOffsets,
-                     long dataStart, int alignment) {
+                     Map<String, GgufType> metadataTypes, Map<String, long[]> valueSpans, Map<String, Tensor> tensors,
+                     Map<String, Long> tensorOffsets, long dataStart, int alignment) {
         this.path = path;
         this.arena = arena;
         this.file = file;
@@ -51,6 +52,7 @@ public final class GgufFile implements AutoCloseable {
         this.metadataTypes = Collections.unmodifiableMap(metadataTypes);
         this.tensors = Collections.unmodifiableMap(tensors);
         this.tensorOffsets = Collections.unmodifiableMap(tensorOffsets);
+        this.valueSpans = valueSpans;
         this.dataStart = dataStart;
         this.alignment = alignment;
     }
@@ -87,6 +89,7 @@ public final class GgufFile implements AutoCloseable {
         }
         Map<String, Object> meta = new LinkedHashMap<>();
         Map<String, GgufType> types = new LinkedHashMap<>();
+        Map<String, long[]> spans = new LinkedHashMap<>();
         for (long i = 0; i < kvCount; i++) {
             long at = r.pos;
             String key = r.string("metadata key #" + i);
@@ -94,8 +97,10 @@ public final class GgufFile implements AutoCloseable {
             GgufType type = GgufType.of(typeId);
             if (type == null) throw new JmoeException(path.toString(), "unknown metadata value type " + typeId, "key " + key + ", byte offset " + (r.pos - 4));
             if (meta.containsKey(key)) throw new JmoeException(path.toString(), "duplicate metadata key", "key " + key + ", byte offset " + at);
+            long valueAt = r.pos;
             meta.put(key, r.value(type, key, 0));
             types.put(key, type);
+            spans.put(key, new long[]{valueAt, r.pos});
         }
         int alignment = DEFAULT_ALIGNMENT;
         Object al = meta.get("general.alignment");
@@ -158,7 +163,7 @@ public final class GgufFile implements AutoCloseable {
             tensors.put(names[i], new Tensor(names[i], dtypes[i], shapes[i], seg.asSlice(start, bytes)));
             tensorOffsets.put(names[i], off);
         }
-        return new GgufFile(path, arena, seg, version, meta, types, tensors, tensorOffsets, dataStart, alignment);
+        return new GgufFile(path, arena, seg, version, meta, types, spans, tensors, tensorOffsets, dataStart, alignment);
     }
 
     public Path path() { return path; }
@@ -168,6 +173,18 @@ public final class GgufFile implements AutoCloseable {
     public long fileSize() { return file.byteSize(); }
     public Map<String, Object> metadata() { return metadata; }
     public Map<String, GgufType> metadataTypes() { return metadataTypes; }
+
+    /** The element type of an array value ({@code ARRAY} for arrays of arrays), or null if {@code key} is not an array. */
+    public GgufType arrayElementType(String key) {
+        if (metadataTypes.get(key) != GgufType.ARRAY) return null;
+        return GgufType.of(file.get(I32, valueSpans.get(key)[0]));
+    }
+
+    /** The value's bytes exactly as stored (after its type id), or null if there is no such key. */
+    public byte[] rawValue(String key) {
+        long[] s = valueSpans.get(key);
+        return s == null ? null : file.asSlice(s[0], s[1] - s[0]).toArray(ValueLayout.JAVA_BYTE);
+    }
     public Map<String, Tensor> tensors() { return tensors; }
 
     /** The tensor's offset relative to the data section, as stored in the file. */

@@ -28,7 +28,7 @@ class SynthTest {
             int[] tokens = {1, 20, 300, 45, 7, 260};
             int V = m.config().vocab;
             float[] logits = new float[tokens.length * V];
-            new Forward(m, 32).eval(tokens, logits, true);
+            new Forward(m, 64).eval(tokens, logits, true);
             double sum = 0, sq = 0;
             for (float v : logits) {
                 assertThat(Float.isFinite(v)).isTrue();
