@@ -37,12 +37,13 @@ public final class GgufFile implements AutoCloseable {
     private final Map<String, GgufType> metadataTypes;
     private final Map<String, Tensor> tensors;
     private final Map<String, Long> tensorOffsets;
+    private final Map<String, long[]> valueSpans;
     private final long dataStart;
     private final int alignment;
 
     private GgufFile(Path path, Arena arena, MemorySegment file, int version, Map<String, Object> metadata,
-                     Map<String, GgufType> metadataTypes, Map<String, Tensor> tensors, Map<String, Long> tensorOffsets,
-                     long dataStart, int alignment) {
+                     Map<String, GgufType> metadataTypes, Map<String, long[]> valueSpans, Map<String, Tensor> tensors,
+                     Map<String, Long> tensorOffsets, long dataStart, int alignment) {
         this.path = path;
         this.arena = arena;
         this.file = file;
@@ -51,6 +52,7 @@ public final class GgufFile implements AutoCloseable {
         this.metadataTypes = Collections.unmodifiableMap(metadataTypes);
         this.tensors = Collections.unmodifiableMap(tensors);
         this.tensorOffsets = Collections.unmodifiableMap(tensorOffsets);
+        this.valueSpans = valueSpans;
         this.dataStart = dataStart;
         this.alignment = alignment;
     }
@@ -87,15 +89,18 @@ public final class GgufFile implements AutoCloseable {
         }
         Map<String, Object> meta = new LinkedHashMap<>();
         Map<String, GgufType> types = new LinkedHashMap<>();
+        Map<String, long[]> spans = new LinkedHashMap<>();
         for (long i = 0; i < kvCount; i++) {
             long at = r.pos;
             String key = r.string("metadata key #" + i);
             int typeId = r.i32();
             GgufType type = GgufType.of(typeId);
-            if (type == null) throw new JmoeException(path.toString(), "unknown metadata value type " + typeId, "key " + key + ", byte offset " + (r.pos - 4));
-            if (meta.containsKey(key)) throw new JmoeException(path.toString(), "duplicate metadata key", "key " + key + ", byte offset " + at);
+            if (type == null) throw new JmoeException(path.toString(), "unknown metadata value type " + typeId, "key " + show(key) + ", byte offset " + (r.pos - 4));
+            if (meta.containsKey(key)) throw new JmoeException(path.toString(), "duplicate metadata key", "key " + show(key) + ", byte offset " + at);
+            long valueAt = r.pos;
             meta.put(key, r.value(type, key, 0));
             types.put(key, type);
+            spans.put(key, new long[]{valueAt, r.pos});
         }
         int alignment = DEFAULT_ALIGNMENT;
         Object al = meta.get("general.alignment");
@@ -113,24 +118,24 @@ public final class GgufFile implements AutoCloseable {
             String name = r.string("tensor name #" + i);
             long at = r.pos;
             int nd = r.i32();
-            if (nd < 1 || nd > 4) throw new JmoeException(path.toString(), "tensor has " + nd + " dimensions (1 to 4 allowed)", "tensor " + name + ", byte offset " + at);
+            if (nd < 1 || nd > 4) throw new JmoeException(path.toString(), "tensor has " + nd + " dimensions (1 to 4 allowed)", "tensor " + show(name) + ", byte offset " + at);
             long[] ne = new long[nd];
             long count = 1;
             for (int d = 0; d < nd; d++) {
                 ne[d] = r.i64();
                 if (ne[d] <= 0 || ne[d] > size * 8) {
-                    throw new JmoeException(path.toString(), "absurd dimension " + Long.toUnsignedString(ne[d]), "tensor " + name + ", dim " + d + ", byte offset " + (r.pos - 8));
+                    throw new JmoeException(path.toString(), "absurd dimension " + Long.toUnsignedString(ne[d]), "tensor " + show(name) + ", dim " + d + ", byte offset " + (r.pos - 8));
                 }
                 count = Math.multiplyHigh(count, ne[d]) != 0 ? Long.MAX_VALUE : count * ne[d];
                 if (count < 0 || count > size * 8) {
-                    throw new JmoeException(path.toString(), "absurd element count for a file of " + size + " bytes", "tensor " + name);
+                    throw new JmoeException(path.toString(), "absurd element count for a file of " + size + " bytes", "tensor " + show(name));
                 }
             }
             int tid = r.i32();
             DType dt = DType.ofGgmlId(tid);
-            if (dt == null) throw new JmoeException(path.toString(), "unknown tensor dtype id " + tid, "tensor " + name + ", byte offset " + (r.pos - 4));
+            if (dt == null) throw new JmoeException(path.toString(), "unknown tensor dtype id " + tid, "tensor " + show(name) + ", byte offset " + (r.pos - 4));
             if (ne[0] % dt.blockSize() != 0) {
-                throw new JmoeException(path.toString(), "row length " + ne[0] + " is not a multiple of " + dt + "'s block size " + dt.blockSize(), "tensor " + name);
+                throw new JmoeException(path.toString(), "row length " + ne[0] + " is not a multiple of " + dt + "'s block size " + dt.blockSize(), "tensor " + show(name));
             }
             long off = r.i64();
             names[i] = name;
@@ -147,18 +152,18 @@ public final class GgufFile implements AutoCloseable {
             long bytes = dtypes[i].bytesFor(count);
             long off = offsets[i];
             if (off < 0 || off % alignment != 0) {
-                throw new JmoeException(path.toString(), "tensor data offset " + Long.toUnsignedString(off) + " is not aligned to " + alignment, "tensor " + names[i]);
+                throw new JmoeException(path.toString(), "tensor data offset " + Long.toUnsignedString(off) + " is not aligned to " + alignment, "tensor " + show(names[i]));
             }
             long start = dataStart + off;
             if (start < dataStart || start > size || bytes > size - start) {
                 throw new JmoeException(path.toString(), "tensor data out of bounds: needs bytes " + start + ".." + (start + bytes) + " of a file of " + size,
-                        "tensor " + names[i] + ", byte offset " + start);
+                        "tensor " + show(names[i]) + ", byte offset " + start);
             }
-            if (tensors.containsKey(names[i])) throw new JmoeException(path.toString(), "duplicate tensor name", "tensor " + names[i]);
+            if (tensors.containsKey(names[i])) throw new JmoeException(path.toString(), "duplicate tensor name", "tensor " + show(names[i]));
             tensors.put(names[i], new Tensor(names[i], dtypes[i], shapes[i], seg.asSlice(start, bytes)));
             tensorOffsets.put(names[i], off);
         }
-        return new GgufFile(path, arena, seg, version, meta, types, tensors, tensorOffsets, dataStart, alignment);
+        return new GgufFile(path, arena, seg, version, meta, types, spans, tensors, tensorOffsets, dataStart, alignment);
     }
 
     public Path path() { return path; }
@@ -168,6 +173,18 @@ public final class GgufFile implements AutoCloseable {
     public long fileSize() { return file.byteSize(); }
     public Map<String, Object> metadata() { return metadata; }
     public Map<String, GgufType> metadataTypes() { return metadataTypes; }
+
+    /** The element type of an array value ({@code ARRAY} for arrays of arrays), or null if {@code key} is not an array. */
+    public GgufType arrayElementType(String key) {
+        if (metadataTypes.get(key) != GgufType.ARRAY) return null;
+        return GgufType.of(file.get(I32, valueSpans.get(key)[0]));
+    }
+
+    /** The value's bytes exactly as stored (after its type id), or null if there is no such key. */
+    public byte[] rawValue(String key) {
+        long[] s = valueSpans.get(key);
+        return s == null ? null : file.asSlice(s[0], s[1] - s[0]).toArray(ValueLayout.JAVA_BYTE);
+    }
     public Map<String, Tensor> tensors() { return tensors; }
 
     /** The tensor's offset relative to the data section, as stored in the file. */
@@ -178,7 +195,7 @@ public final class GgufFile implements AutoCloseable {
     /** The named tensor, or a clear error if the file lacks it. */
     public Tensor require(String name) {
         Tensor t = tensors.get(name);
-        if (t == null) throw new JmoeException(path.toString(), "missing tensor", "tensor " + name);
+        if (t == null) throw new JmoeException(path.toString(), "missing tensor", "tensor " + show(name));
         return t;
     }
 
@@ -194,7 +211,7 @@ public final class GgufFile implements AutoCloseable {
         if (v == null) return dflt;
         if (v instanceof Long l) return l;
         if (v instanceof Boolean b) return b ? 1 : 0;
-        throw new JmoeException(path.toString(), "metadata value is not an integer: " + v, "key " + key);
+        throw new JmoeException(path.toString(), "metadata value is not an integer: " + v, "key " + show(key));
     }
 
     public double getDouble(String key, double dflt) {
@@ -203,7 +220,7 @@ public final class GgufFile implements AutoCloseable {
         if (v instanceof Float f) return f;
         if (v instanceof Double d) return d;
         if (v instanceof Long l) return l;
-        throw new JmoeException(path.toString(), "metadata value is not a number: " + v, "key " + key);
+        throw new JmoeException(path.toString(), "metadata value is not a number: " + v, "key " + show(key));
     }
 
     public boolean getBool(String key, boolean dflt) {
@@ -211,12 +228,24 @@ public final class GgufFile implements AutoCloseable {
         if (v == null) return dflt;
         if (v instanceof Boolean b) return b;
         if (v instanceof Long l) return l != 0;
-        throw new JmoeException(path.toString(), "metadata value is not a bool: " + v, "key " + key);
+        throw new JmoeException(path.toString(), "metadata value is not a bool: " + v, "key " + show(key));
     }
 
     @Override
     public void close() {
         arena.close();
+    }
+
+    /** A key or tensor name as shown in an error message: control characters escaped, at most 80 characters. */
+    static String show(String s) {
+        StringBuilder sb = new StringBuilder();
+        for (int i = 0; i < s.length() && sb.length() < 80; i++) {
+            char c = s.charAt(i);
+            if (c < 0x20 || c == 0x7f || Character.isSurrogate(c) || c == '\ufffd') sb.append(String.format("\\x%02x", (int) c & 0xff));
+            else sb.append(c);
+        }
+        if (sb.length() >= 80 && s.length() > 80) sb.append("...");
+        return sb.toString();
     }
 
     /** A bounds-checked little-endian cursor over the header. */
@@ -234,7 +263,7 @@ public final class GgufFile implements AutoCloseable {
 
         void need(long n, String what) {
             if (n < 0 || n > size - pos) {
-                throw new JmoeException(who, "truncated header: " + what + " needs " + Long.toUnsignedString(n) + " bytes, " + (size - pos) + " left",
+                throw new JmoeException(who, "truncated header: " + show(what) + " needs " + Long.toUnsignedString(n) + " bytes, " + (size - pos) + " left",
                         "byte offset " + pos);
             }
         }
@@ -277,24 +306,24 @@ public final class GgufFile implements AutoCloseable {
                 case BOOL: {
                     need(1, key);
                     byte b = seg.get(ValueLayout.JAVA_BYTE, pos++);
-                    if (b != 0 && b != 1) throw new JmoeException(who, "bool value " + b + " is neither 0 nor 1", "key " + key + ", byte offset " + (pos - 1));
+                    if (b != 0 && b != 1) throw new JmoeException(who, "bool value " + b + " is neither 0 nor 1", "key " + show(key) + ", byte offset " + (pos - 1));
                     return b != 0;
                 }
-                case STRING: return string("value of " + key);
+                case STRING: return string("value of " + show(key));
                 case ARRAY: return array(key, depth);
                 default: throw new IllegalStateException();
             }
         }
 
         Object array(String key, int depth) {
-            if (depth > 2) throw new JmoeException(who, "arrays nested too deeply", "key " + key + ", byte offset " + pos);
+            if (depth > 2) throw new JmoeException(who, "arrays nested too deeply", "key " + show(key) + ", byte offset " + pos);
             int typeId = i32();
             GgufType et = GgufType.of(typeId);
-            if (et == null) throw new JmoeException(who, "unknown array element type " + typeId, "key " + key + ", byte offset " + (pos - 4));
+            if (et == null) throw new JmoeException(who, "unknown array element type " + typeId, "key " + show(key) + ", byte offset " + (pos - 4));
             long n = i64();
             long minEach = et.size > 0 ? et.size : (et == GgufType.STRING ? 8 : 12);
             if (n < 0 || n > (size - pos) / minEach || n > Integer.MAX_VALUE - 8) {
-                throw new JmoeException(who, "absurd array length " + Long.toUnsignedString(n), "key " + key + ", byte offset " + (pos - 8));
+                throw new JmoeException(who, "absurd array length " + Long.toUnsignedString(n), "key " + show(key) + ", byte offset " + (pos - 8));
             }
             int len = (int) n;
             if (et.isInteger()) {
@@ -322,7 +351,8 @@ public final class GgufFile implements AutoCloseable {
                 }
                 case STRING -> {
                     String[] a = new String[len];
-                    for (int i = 0; i < len; i++) a[i] = string(key + "[" + i + "]");
+                    String shown = show(key);
+                    for (int i = 0; i < len; i++) a[i] = string(shown + "[" + i + "]");
                     yield a;
                 }
                 default -> {

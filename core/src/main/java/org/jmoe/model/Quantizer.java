@@ -75,7 +75,7 @@ public final class Quantizer {
                         }
                     });
                 } else {
-                    w.addTensor(t.name(), t.type(), t.shape(), sink -> sink.write(t.data().asByteBuffer()));
+                    w.addTensor(t);
                 }
             }
             w.write(out);

@@ -20,7 +20,7 @@ final class SynthVocab {
             + "then now look only come over think also back use work well way even want because any give day most us").split(" ");
 
     final String[] tokens;
-    final long[] types;
+    final int[] types;
     final String[] merges;
     final int eos;
     final int bos;
@@ -68,7 +68,7 @@ final class SynthVocab {
             typ.add(5L);
         }
         tokens = toks.subList(0, size).toArray(new String[0]);
-        types = typ.subList(0, size).stream().mapToLong(Long::longValue).toArray();
+        types = typ.subList(0, size).stream().mapToInt(Long::intValue).toArray();
         merges = mergeList.toArray(new String[0]);
         if (size < 259) throw new IllegalArgumentException("vocabulary of " + size + " cannot hold the 256 byte tokens and 3 control tokens");
         assert Arrays.stream(tokens).distinct().count() == tokens.length;

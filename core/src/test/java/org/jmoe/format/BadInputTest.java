@@ -76,7 +76,7 @@ class BadInputTest {
         Path ok = smallGguf();
         GgufFile.open(ok).close();
         assertThat(message(() -> GgufFile.open(dir.resolve("none.gguf")))).contains("no such file");
-        assertThat(message(() -> GgufFile.open(patchedUnchecked(ok, 0, "GGML".getBytes(StandardCharsets.US_ASCII))))).contains("bad magic", "byte offset 0");
+        assertThat(message(() -> GgufFile.open(patchedUnchecked(ok, 0, "GGML".getBytes(StandardCharsets.US_ASCII))))).startsWith(dir.toString()).contains("bad magic", "byte offset 0");
         assertThat(message(() -> GgufFile.open(patchedUnchecked(ok, 4, le(7, 4))))).contains("unsupported GGUF version 7");
         assertThat(message(() -> GgufFile.open(patchedUnchecked(ok, 8, le(1L << 40, 8))))).contains("absurd tensor count");
         assertThat(message(() -> GgufFile.open(patchedUnchecked(ok, 16, le(-1, 8))))).contains("absurd metadata count");
@@ -181,6 +181,134 @@ class BadInputTest {
         assertThat(message(() -> ModelLoader.load(ck))).contains("model-00001-of-00002.safetensors", "no such file");
     }
 
+    /** Every truncation of a safetensors file, and of a GGUF or checkpoint loaded as a model, is a one-line error naming the file. */
+    @Test
+    void everyTruncationThroughEveryReader() throws IOException {
+        SplittableRandom r = new SplittableRandom(11);
+        Path ref = Reference.model("pangu_tiny16").resolve("model.safetensors");
+        byte[] st = Files.readAllBytes(ref);
+        Path ck = dir.resolve("ckcut");
+        Files.createDirectories(ck);
+        Files.copy(Reference.model("pangu_tiny16").resolve("config.json"), ck.resolve("config.json"));
+        Path cut = ck.resolve("model.safetensors");
+        for (int i = 0; i < 40; i++) {
+            int n = i < 10 ? i : r.nextInt(st.length);
+            Files.write(cut, java.util.Arrays.copyOf(st, n));
+            assertThat(message(() -> SafetensorsFile.open(cut).close())).startsWith(cut.toString())
+                    .containsAnyOf("truncated", "absurd header size", "malformed header JSON", "out of bounds");
+            assertThat(message(() -> ModelLoader.load(ck).close())).startsWith(cut.toString());
+        }
+        byte[] gg = Files.readAllBytes(Reference.model("qwen2moe.gguf"));
+        Path g = dir.resolve("cut-model.gguf");
+        for (int i = 0; i < 30; i++) {
+            Files.write(g, java.util.Arrays.copyOf(gg, r.nextInt(gg.length)));
+            assertThat(message(() -> ModelLoader.load(g).close())).startsWith(g.toString());
+        }
+    }
+
+    /** Random byte corruption of a header never escapes as another exception type. */
+    @Test
+    void corruptedHeaderBytesAreAlwaysJmoeExceptions() throws IOException {
+        byte[] all = Files.readAllBytes(Reference.model("olmoe.gguf"));
+        int headerEnd;
+        try (GgufFile f = GgufFile.open(Reference.model("olmoe.gguf"))) {
+            headerEnd = (int) f.dataStart();
+        }
+        SplittableRandom r = new SplittableRandom(5);
+        Path p = dir.resolve("flip.gguf");
+        for (int i = 0; i < 200; i++) {
+            byte[] b = all.clone();
+            for (int k = 0; k < 4; k++) b[r.nextInt(headerEnd)] = (byte) r.nextInt(256);
+            Files.write(p, b);
+            Throwable t = catchThrowable(() -> ModelLoader.load(p).close());
+            if (t != null) {
+                assertThat(t).isInstanceOf(JmoeException.class);
+                assertThat(t.getMessage()).startsWith(p.toString()).doesNotContain("\n").hasSizeLessThan(1000);
+            }
+        }
+    }
+
+    @Test
+    void absurdArrayLengthAndNesting() throws IOException {
+        Path ok = smallGguf();
+        byte[] b = Files.readAllBytes(ok);
+        // x.arr: key (8 + 5 bytes), type id (4), element type (4), then the element count
+        int at = indexOf(b, "x.arr".getBytes(StandardCharsets.US_ASCII)) + 5 + 4 + 4;
+        assertThat(message(() -> GgufFile.open(patchedUnchecked(ok, at, le(1L << 60, 8))))).startsWith(dir.toString())
+                .contains("absurd array length " + (1L << 60), "key x.arr", "byte offset " + at);
+        // element type unknown
+        assertThat(message(() -> GgufFile.open(patchedUnchecked(ok, at - 4, le(77, 4))))).contains("unknown array element type 77", "key x.arr");
+        // a string element whose length runs past the end of the file
+        assertThat(message(() -> GgufFile.open(patchedUnchecked(ok, at + 8, le(1L << 33, 8))))).contains("absurd string length", "x.arr[0]", "byte offset " + (at + 8));
+        // arrays of arrays nested deeper than anything real
+        Path deep = dir.resolve("deep.gguf");
+        java.io.ByteArrayOutputStream o = new java.io.ByteArrayOutputStream();
+        o.write(le(GgufFile.MAGIC, 4));
+        o.write(le(3, 4));
+        o.write(le(0, 8));
+        o.write(le(1, 8));
+        o.write(le(1, 8));
+        o.write('k');
+        o.write(le(GgufType.ARRAY.id(), 4));
+        for (int d = 0; d < 6; d++) {
+            o.write(le(GgufType.ARRAY.id(), 4));
+            o.write(le(1, 8));
+        }
+        o.write(new byte[64]);
+        Files.write(deep, o.toByteArray());
+        assertThat(message(() -> GgufFile.open(deep))).startsWith(deep.toString()).contains("nested too deeply", "key k");
+    }
+
+    @Test
+    void badAlignmentAndDuplicates() throws IOException {
+        Path p = dir.resolve("align.gguf");
+        Path ok = dir.resolve("a-ok.gguf");
+        new GgufWriter().putU32("general.alignment", 64).addTensor("t", DType.F32, new long[]{4}, MemorySegmentsOf.zeros(16)).write(ok);
+        byte[] b = Files.readAllBytes(ok);
+        int at = indexOf(b, "general.alignment".getBytes(StandardCharsets.US_ASCII)) + 17 + 4;
+        Files.write(p, b);
+        assertThat(message(() -> GgufFile.open(patchedUnchecked(p, at, le(48, 4))))).startsWith(dir.toString()).contains("general.alignment must be a power of two, got 48");
+        // tensor data offset not a multiple of the alignment
+        int off = indexOf(b, new byte[]{'t', 1, 0, 0, 0}) + 1 + 4 + 8 + 4;
+        assertThat(message(() -> GgufFile.open(patchedUnchecked(p, off, le(32, 8))))).contains("not aligned to 64", "tensor t");
+    }
+
+    /** A checkpoint whose tensors do not fit its config names the tensor. */
+    @Test
+    void checkpointModelErrors() throws IOException {
+        Path ck = dir.resolve("pangu");
+        org.jmoe.model.Synth.write("pangu-moe", "tiny", DType.F32, 1, ck);
+        Path st = ck.resolve("model.safetensors");
+        SafetensorsWriter w = new SafetensorsWriter(java.util.Map.of());
+        SafetensorsWriter v = new SafetensorsWriter(java.util.Map.of());
+        try (SafetensorsFile f = SafetensorsFile.open(st)) {
+            for (var t : f.tensors().values()) {
+                if (!t.name().equals("model.layers.1.mlp.experts.3.up_proj.weight")) w.add(t.name(), t);
+                if (t.name().equals("model.layers.0.self_attn.k_proj.weight")) v.add(t.name(), DType.F32, new long[]{16, 64}, t.data().asSlice(0, 16 * 64 * 4));
+                else v.add(t.name(), t);
+            }
+            w.write(dir.resolve("missing.safetensors"));
+            v.write(dir.resolve("shape.safetensors"));
+        }
+        Files.move(dir.resolve("missing.safetensors"), st, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        assertThat(message(() -> ModelLoader.load(ck))).startsWith(ck.toString()).contains("missing tensor", "model.layers.1.mlp.experts.3.up_proj.weight");
+        Files.move(dir.resolve("shape.safetensors"), st, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        assertThat(message(() -> ModelLoader.load(ck))).startsWith(ck.toString()).contains("shape mismatch", "model.layers.0.self_attn.k_proj.weight");
+        // unknown architecture in config.json
+        String cfg = Files.readString(ck.resolve("config.json"));
+        Files.writeString(ck.resolve("config.json"), cfg.replace("\"PanguProMoEForCausalLM\"", "\"MambaForCausalLM\""));
+        assertThat(message(() -> ModelLoader.load(ck))).contains("config.json", "MambaForCausalLM");
+        // index whose weight_map lists a tensor its shard lacks
+        Files.writeString(ck.resolve("config.json"), cfg);
+        Files.move(st, ck.resolve("model-00001-of-00001.safetensors"));
+        Files.writeString(ck.resolve("model.safetensors.index.json"), "{\"weight_map\": {\"model.norm.weight\": \"model-00001-of-00001.safetensors\", \"ghost.weight\": \"model-00001-of-00001.safetensors\"}}");
+        assertThat(message(() -> ModelLoader.load(ck))).contains("model-00001-of-00001.safetensors", "listed in the index is missing", "tensor ghost.weight");
+        Files.writeString(ck.resolve("model.safetensors.index.json"), "{\"weight_map\": [1, 2]}");
+        assertThat(message(() -> ModelLoader.load(ck))).contains("model.safetensors.index.json", "field weight_map");
+        Files.writeString(ck.resolve("model.safetensors.index.json"), "{\"weight_map\": {\"a\": \"../x.safetensors\"}}");
+        assertThat(message(() -> ModelLoader.load(ck))).contains("model.safetensors.index.json", "plain file name");
+    }
+
     /** Files larger than 2 GiB map and read correctly (sparse, so it costs no disk). */
     @Test
     void tensorBeyondTwoGibInASparseFile() throws IOException {
@@ -212,5 +340,13 @@ class BadInputTest {
         assertThatThrownBy(() -> new GgufWriter().addTensor("x", DType.F32, new long[]{4}, s -> s.write(new byte[8], 0, 8)).write(out))
                 .hasMessageContaining("wrote 8 bytes, expected 16");
         assertThat(dir.toFile().list()).isEmpty();
+    }
+}
+
+final class MemorySegmentsOf {
+    private MemorySegmentsOf() {}
+
+    static java.lang.foreign.MemorySegment zeros(int n) {
+        return java.lang.foreign.MemorySegment.ofArray(new byte[n]);
     }
 }
