@@ -15,8 +15,8 @@ import java.util.function.Consumer;
  * consecutive positions, with a KV cache. One instance is one sequence's inference state.
  *
  * <p>Per block: RMSNorm → Q/K/V (+biases) → q/k RMSNorm → RoPE → causal GQA attention over the cache →
- * output projection → residual; RMSNorm → MoE (route → group tokens per expert → one GEMM per expert
- * over its rows → combine weighted) plus the shared expert, or a dense SwiGLU FFN → residual.
+ * output projection → residual; RMSNorm → MoE (route with the layer's {@link Router} → run the experts on the
+ * {@link ExpertBackend} → combine weighted, in routing order) plus the shared expert, or a dense SwiGLU FFN → residual.
  */
 public final class Forward {
     private final Model model;
@@ -31,6 +31,7 @@ public final class Forward {
     private Parallel pool = Parallel.global();
     private int pos;
     private Consumer<LayerRouting> routingListener;
+    private ExpertBackend experts;
 
     // Scratch, grown on demand.
     private float[] x = new float[0], xb = new float[0], q = new float[0], k = new float[0], v = new float[0];
@@ -53,6 +54,7 @@ public final class Forward {
         Router nat = NativeRouters.of(c);
         Arrays.fill(routers, nat);
         this.rope = new Rope(c);
+        this.experts = new LocalExperts(c);
     }
 
     public Model model() { return model; }
@@ -72,6 +74,9 @@ public final class Forward {
     public void setRouter(int layer, Router r) { routers[layer] = r; }
     public Router router(int layer) { return routers[layer]; }
     public void setPool(Parallel p) { this.pool = p; }
+    /** Where the routed experts run (default: {@link LocalExperts} on this JVM's pool). */
+    public void setExpertBackend(ExpertBackend b) { this.experts = b; }
+    public ExpertBackend expertBackend() { return experts; }
     public void setRoutingListener(Consumer<LayerRouting> l) { this.routingListener = l; }
 
     /**
@@ -220,24 +225,8 @@ public final class Forward {
         plan.reset(T, E, maxK);
         r.route(rin, plan);
         if (routingListener != null) routingListener.accept(new LayerRouting(l, tokens, plan));
-        // Compute: each expert runs one GEMM per projection over the rows routed to it; results land in
-        // their slots. With enough active experts the pool runs whole experts in parallel (one loop per
-        // layer, each expert's GEMMs serial on its thread); otherwise each GEMM is split over the pool.
         slotOut = grow(slotOut, T * maxK * H);
-        int active = 0;
-        for (int e = 0; e < E; e++) if (plan.load(e) > 0) active++;
-        int[] ids = new int[active];
-        for (int e = 0, i = 0; e < E; e++) if (plan.load(e) > 0) ids[i++] = e;
-        if (active >= 2 * pool.threads()) {
-            // Largest loads first so the dynamic schedule ends evenly.
-            sortByLoadDescending(ids, plan);
-            if (workers.length < pool.threads()) workers = newWorkers(pool.threads());
-            final int mk = maxK;
-            pool.forEach(active, (task, worker) -> runExpert(w, ids[task], mk, workers[worker], Parallel.SERIAL));
-        } else {
-            if (workers.length == 0) workers = newWorkers(1);
-            for (int e : ids) runExpert(w, e, maxK, workers[0], pool);
-        }
+        experts.compute(l, w, plan, xb, slotOut, pool);
         // Combine: per token, its slots in routing order, weighted.
         tmp = grow(tmp, T * H);
         Arrays.fill(tmp, 0, T * H, 0f);
@@ -253,42 +242,6 @@ public final class Forward {
                 Ops.addScaled(tmp, t * H, shOut, t * H, H, g);
             }
         }
-    }
-
-    /** Per-thread buffers of the expert stage. */
-    private static final class ExpertScratch {
-        float[] x = new float[0], g = new float[0], u = new float[0], d = new float[0];
-    }
-
-    private ExpertScratch[] workers = new ExpertScratch[0];
-
-    private static ExpertScratch[] newWorkers(int n) {
-        ExpertScratch[] a = new ExpertScratch[n];
-        for (int i = 0; i < n; i++) a[i] = new ExpertScratch();
-        return a;
-    }
-
-    private static void sortByLoadDescending(int[] ids, RoutingPlan plan) {
-        for (int i = 1; i < ids.length; i++) {
-            int v = ids[i], j = i - 1;
-            while (j >= 0 && plan.load(ids[j]) < plan.load(v)) { ids[j + 1] = ids[j]; j--; }
-            ids[j + 1] = v;
-        }
-    }
-
-    /** Gathers expert {@code e}'s rows, runs its SwiGLU FFN as GEMMs over them, scatters results to their slots. */
-    private void runExpert(LayerWeights w, int e, int maxK, ExpertScratch s, Parallel p) {
-        int H = c.hidden, F = c.expertFfn, n = plan.load(e);
-        s.x = grow(s.x, n * H);
-        s.g = grow(s.g, n * F);
-        s.u = grow(s.u, n * F);
-        s.d = grow(s.d, n * H);
-        for (int i = 0; i < n; i++) System.arraycopy(xb, (plan.slotOf(e, i) / maxK) * H, s.x, i * H, H);
-        MatMul.mul(p, w.expGate[e], s.x, 0, H, n, s.g, 0, F);
-        MatMul.mul(p, w.expUp[e], s.x, 0, H, n, s.u, 0, F);
-        for (int i = 0; i < n * F; i++) s.g[i] = Ops.silu(s.g[i]) * s.u[i];
-        MatMul.mul(p, w.expDown[e], s.g, 0, F, n, s.d, 0, H);
-        for (int i = 0; i < n; i++) System.arraycopy(s.d, i * H, slotOut, plan.slotOf(e, i) * H, H);
     }
 
     static float[] grow(float[] a, int n) {
