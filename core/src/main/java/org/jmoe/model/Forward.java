@@ -211,6 +211,7 @@ public final class Forward {
         int H = c.hidden, E = c.experts;
         routerLogits = grow(routerLogits, T * E);
         MatMul.mul(pool, w.router, xb, 0, H, T, routerLogits, 0, E);
+        if (w.routerBias != null) for (int t = 0; t < T; t++) Ops.add(routerLogits, t * E, w.routerBias, E);
         Router r = routers[l];
         rin.logits = routerLogits;
         rin.tokens = T;

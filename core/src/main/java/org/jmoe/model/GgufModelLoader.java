@@ -42,6 +42,7 @@ public final class GgufModelLoader {
         c.arch = arch.equals("mixtral") ? "llama" : arch;
         c.archDisplay = arch;
         c.name = f.getString("general.name", "");
+        c.nativeRouter = f.getString("jmoe.router", null);
         String p = arch + ".";
         c.hidden = positive(f, p + "embedding_length");
         c.layers = positive(f, p + "block_count");
@@ -167,6 +168,7 @@ public final class GgufModelLoader {
             if (c.isMoeLayer(i)) {
                 w.router = s.matrix(b + "ffn_gate_inp.weight", c.hidden, c.experts);
                 w.selectionBias = s.optionalVector(b + "exp_probs_b.bias", c.experts);
+                w.routerBias = s.optionalVector(b + "ffn_gate_inp.bias", c.experts);
                 Tensor g = s.stack(b + "ffn_gate_exps.weight", c.hidden, c.expertFfn, c.experts);
                 Tensor u = s.stack(b + "ffn_up_exps.weight", c.hidden, c.expertFfn, c.experts);
                 Tensor d = s.stack(b + "ffn_down_exps.weight", c.expertFfn, c.hidden, c.experts);

@@ -79,6 +79,7 @@ public final class HfModelLoader {
         c.expertFfn = j.has("moe_intermediate_size") ? req(who, j, "moe_intermediate_size") : c.denseFfn;
         c.bosId = opt(who, j, "bos_token_id", -1);
         c.eosId = j.path("eos_token_id").isArray() ? j.path("eos_token_id").path(0).asInt(-1) : opt(who, j, "eos_token_id", -1);
+        if (j.hasNonNull("jmoe_router")) c.nativeRouter = j.get("jmoe_router").asText();
         switch (c.arch) {
             case "pangu-moe" -> {
                 c.routing = ModelConfig.Routing.MOGE;
@@ -159,6 +160,7 @@ public final class HfModelLoader {
             w.ffnNorm = s.vector(b + "post_attention_layernorm.weight", c.hidden);
             String m = b + (mixtral ? "block_sparse_moe." : "mlp.");
             w.router = s.matrix(m + "gate.weight", c.hidden, c.experts);
+            w.routerBias = s.optionalVector(m + "gate.bias", c.experts);
             if (t.containsKey(m + "router_scale")) w.routerScale = s.vector(m + "router_scale", c.experts);
             w.expGate = new Tensor[c.experts];
             w.expUp = new Tensor[c.experts];

@@ -20,6 +20,8 @@ public final class LayerWeights {
 
     /** Router: [experts rows x hidden cols]. */
     public Tensor router;
+    /** Router bias (LocMoE's ε): added to the router logits; null if absent. */
+    public float[] routerBias;
     /** DeepSeek-V3 selection bias ({@code exp_probs_b}): changes which experts are chosen, not their weights. */
     public float[] selectionBias;
     /** MoGE per-expert multiplier on the routing weight ({@code router_scale}). */

@@ -68,6 +68,11 @@ public final class ModelConfig {
     /** Expert groups: DeepSeek's n_group (with groupsUsed = topk_group) or MoGE's M. */
     public int groups = 1;
     public int groupsUsed = 1;
+    /**
+     * The router spec the model was trained with when its config names one ({@code jmoe_router} in a config.json
+     * or {@code jmoe.router} in GGUF metadata, written by jmoe's training lab), else null (the fields above say).
+     */
+    public String nativeRouter;
 
     // Granite multipliers (1 = none); attentionScale 0 means 1/sqrt(headDim)
     public float embeddingScale = 1f;

@@ -9,7 +9,19 @@ public final class NativeRouters {
     private NativeRouters() {}
 
     public static Router of(ModelConfig c) {
+        return of(c, null);
+    }
+
+    /**
+     * The model's own router; a model trained by jmoe with a router its config cannot express (switch, hash,
+     * locmoe) names it in {@link ModelConfig#nativeRouter}, built here for the given mesh.
+     */
+    public static Router of(ModelConfig c, org.jmoe.moe.Placement placement) {
         if (c.experts == 0) return null;
+        if (c.nativeRouter != null) {
+            org.jmoe.moe.RouterSpec s = org.jmoe.moe.RouterSpec.parse(c.nativeRouter, "model router");
+            if (!s.name().equals("native")) return Routers.create(s, c, placement);
+        }
         if (c.routing == ModelConfig.Routing.MOGE) return new MoGERouter("native", c.groups, Math.max(1, c.expertsUsed / c.groups));
         TopKRouter.Scores s = switch (c.gating) {
             case SOFTMAX -> TopKRouter.Scores.SOFTMAX;

@@ -1,12 +1,18 @@
 package org.jmoe.model;
 
 import org.jmoe.JmoeException;
+import org.jmoe.moe.AdaKAllocators;
+import org.jmoe.moe.AdaKRouter;
+import org.jmoe.moe.HashRouter;
+import org.jmoe.moe.LocMoERouter;
 import org.jmoe.moe.MoGERouter;
+import org.jmoe.moe.SwitchRouter;
 import org.jmoe.moe.Placement;
 import org.jmoe.moe.Router;
 import org.jmoe.moe.RouterSpec;
 import org.jmoe.moe.TopKRouter;
 
+import java.nio.file.Path;
 import java.util.Set;
 
 /**
@@ -27,8 +33,7 @@ public final class Routers {
         return switch (spec.name()) {
             case "native" -> {
                 spec.requireKnownKeys(Set.of());
-                Router r = NativeRouters.of(c);
-                yield r;
+                yield NativeRouters.of(c, placement);
             }
             case "topk" -> {
                 spec.requireKnownKeys(Set.of("k", "norm", "scores", "scale"));
@@ -57,8 +62,60 @@ public final class Routers {
                 if (k / groups > E / groups) throw new JmoeException("router " + spec.text(), "k/groups=" + (k / groups) + " exceeds the group size " + (E / groups));
                 yield new MoGERouter(spec.text(), groups, k / groups);
             }
-            default -> throw new JmoeException("router " + spec.text(), "router '" + spec.name() + "' is not available yet");
+            case "switch" -> {
+                spec.requireKnownKeys(Set.of("cf"));
+                yield new SwitchRouter(spec.text(), positiveReal(spec, "cf", 1.25));
+            }
+            case "hash" -> {
+                spec.requireKnownKeys(Set.of("k", "weights"));
+                int k = positive(spec, "k", spec.getInt("k", 1), E);
+                String w = spec.getString("weights", "router");
+                if (!w.equals("router") && !w.equals("uniform")) throw new JmoeException("router " + spec.text(), "weights=" + w + " is not router or uniform");
+                yield new HashRouter(spec.text(), k, w.equals("uniform"), c.expertsUsed, c.normTopK);
+            }
+            case "locmoe" -> {
+                spec.requireKnownKeys(Set.of("nodes", "devices", "min_ratio", "cf", "delta"));
+                Placement pl = placement;
+                int devices = spec.getInt("devices", pl != null ? pl.devices() : spec.getInt("nodes", 2));
+                int nodes = spec.getInt("nodes", pl != null ? pl.nodes() : 2);
+                if (pl == null || pl.devices() != devices || pl.nodes() != nodes) {
+                    pl = Placement.contiguous(E, devices, nodes);
+                }
+                if (nodes < 2) System.err.println("jmoe: warning: locmoe with 1 node: every expert is local, locality has no effect");
+                double ratio = spec.getDouble("min_ratio", 0.5);
+                if (ratio < 0 || ratio > 1) throw new JmoeException("router " + spec.text(), "min_ratio=" + ratio + " must be between 0 and 1");
+                double delta = spec.getDouble("delta", 0.1);
+                if (delta < 0 || delta >= 1) throw new JmoeException("router " + spec.text(), "delta=" + delta + " must be in [0, 1)");
+                yield new LocMoERouter(spec.text(), pl, ratio, positiveReal(spec, "cf", 1.25), delta);
+            }
+            case "adak" -> {
+                spec.requireKnownKeys(Set.of("allocators", "threshold", "sample", "seed", "balance"));
+                AdaKAllocators alloc = null;
+                double threshold = spec.getDouble("threshold", 0);
+                if (spec.has("allocators")) {
+                    if (spec.has("threshold")) throw new JmoeException("router " + spec.text(), "give allocators= or threshold=, not both");
+                    boolean[] moe = new boolean[c.layers];
+                    for (int l = 0; l < c.layers; l++) moe[l] = c.isMoeLayer(l);
+                    alloc = AdaKAllocators.load(Path.of(spec.getString("allocators", "")), c.layers, E, c.hidden, moe);
+                } else if (!spec.has("threshold")) {
+                    throw new JmoeException("router " + spec.text(), "Ada-K needs allocators=FILE (trained by 'jmoe train-allocators') or threshold=P (pseudo-label policy)");
+                } else if (threshold <= 0 || threshold > 1) {
+                    throw new JmoeException("router " + spec.text(), "threshold=" + threshold + " must be in (0, 1]");
+                }
+                Long seed = spec.getBool("sample", false) ? (long) spec.getInt("seed", 0) : null;
+                if (spec.has("seed") && seed == null) throw new JmoeException("router " + spec.text(), "seed= only applies with sample=true");
+                AdaKRouter.Scores sc = c.gating == ModelConfig.Gating.SIGMOID ? AdaKRouter.Scores.SIGMOID : AdaKRouter.Scores.SOFTMAX;
+                int groups = c.routing == ModelConfig.Routing.MOGE ? c.groups : 1;
+                yield new AdaKRouter(spec.text(), alloc, threshold, seed, sc, c.expertsUsed, c.normTopK, c.weightsScale, groups, spec.getBool("balance", true));
+            }
+            default -> throw new JmoeException("router " + spec.text(), "unknown router '" + spec.name() + "'");
         };
+    }
+
+    private static double positiveReal(RouterSpec spec, String key, double dflt) {
+        double v = spec.getDouble(key, dflt);
+        if (!(v > 0)) throw new JmoeException("router " + spec.text(), key + "=" + v + " must be > 0");
+        return v;
     }
 
     /**

@@ -43,4 +43,13 @@ public final class Gating {
         }
         return found;
     }
+
+    /** Sum of the {@code k} largest of {@code p[0..n)}. */
+    public static float topSum(float[] p, int n, int k) {
+        float[] c = java.util.Arrays.copyOf(p, n);
+        java.util.Arrays.sort(c);
+        float s = 0;
+        for (int i = n - 1; i >= Math.max(0, n - k); i--) s += c[i];
+        return s;
+    }
 }

@@ -90,6 +90,15 @@ public final class Placement {
 
     public int nodeOfDevice(int d) { return d / devicesPerNode(); }
 
+    /**
+     * The device token {@code t} of a batch of {@code tokens} lives on under data-parallel attention: the batch
+     * is cut into D contiguous shards, token t on device {@code floor(t * D / tokens)} (docs/TRACE.md).
+     */
+    public int homeDevice(int t, int tokens) { return (int) ((long) t * devices / tokens); }
+
+    /** The node of {@link #homeDevice}. */
+    public int homeNode(int t, int tokens) { return nodeOfDevice(homeDevice(t, tokens)); }
+
     public int nodeOfExpert(int e) { return nodeOfDevice(device(e)); }
 
     /** Experts whose first holder is device {@code d}, ascending. */
