@@ -23,6 +23,9 @@ final class BenchCommand implements Runnable {
     @Mixin
     ModelOptions mo;
 
+    @Mixin
+    RoutingOptions ro;
+
     @Option(names = {"-p", "--n-prompt"}, paramLabel = "P", defaultValue = "128", description = "Prompt tokens per pp run; 0 skips pp (default: ${DEFAULT-VALUE}).")
     int p;
 
@@ -46,12 +49,14 @@ final class BenchCommand implements Runnable {
             ModelConfig c = m.config();
             int ctx = Math.max(p, n) + 1;
             Forward f = new Forward(m, ctx);
+            var stats = ro.apply(m, mo.model, f, json);
             SplittableRandom rnd = new SplittableRandom(1234);
             int[] prompt = new int[Math.max(p, 1)];
             for (int i = 0; i < prompt.length; i++) prompt[i] = rnd.nextInt(c.vocab);
             float[] logits = new float[c.vocab];
             double[] pp = new double[r], tg = new double[r];
             for (int rep = -1; rep < r; rep++) {
+                if (rep == 0) f.resetStageTimes();
                 if (p > 0) {
                     f.reset();
                     long t0 = System.nanoTime();
@@ -74,6 +79,8 @@ final class BenchCommand implements Runnable {
                         n > 0 ? String.format(", tg%d %.2f t/s", n, tg[rep]) : "");
             }
             long bytesPerToken = bytesPerToken(m);
+            ro.finish(stats);
+            Forward.StageTimes st = f.stageTimes();
             Map<String, Object> o = new LinkedHashMap<>();
             o.put("model", mo.model.toString());
             o.put("architecture", c.archDisplay);
@@ -93,6 +100,13 @@ final class BenchCommand implements Runnable {
                 o.put("tg_roofline_tokens_per_s", bandwidth * 1e9 / bytesPerToken);
                 o.put("tg_roofline_fraction", mean(tg) / (bandwidth * 1e9 / bytesPerToken));
             }
+            o.put("router", ro.router);
+            if (c.experts > 0) {
+                o.put("route_ms", st.routeNanos() / 1e6);
+                o.put("experts_ms", st.expertNanos() / 1e6);
+                o.put("moe_layers_ms", st.moeNanos() / 1e6);
+                o.put("route_fraction_of_moe", st.moeNanos() == 0 ? 0 : (double) st.routeNanos() / st.moeNanos());
+            }
             o.put("java", System.getProperty("java.version"));
             o.put("cpu_cores", Runtime.getRuntime().availableProcessors());
             if (json) {
@@ -105,6 +119,8 @@ final class BenchCommand implements Runnable {
             if (n > 0) System.out.printf("| %s | %s | %s | %d | tg%d | %.2f ± %.2f |%n", mo.model.getFileName(), c.archDisplay, size, mo.threadCount(), n, mean(tg), stddev(tg));
             if (n > 0) System.out.printf("tg roofline: %.1f MB of weights per token at %.0f GB/s = %.1f tokens/s; measured %.0f%% of it%n",
                     bytesPerToken / 1e6, bandwidth, bandwidth * 1e9 / bytesPerToken, 100 * mean(tg) / (bandwidth * 1e9 / bytesPerToken));
+            if (c.experts > 0 && st.moeNanos() > 0) System.out.printf("router %s: route (gate GEMM + %s) %.1f ms = %.1f%% of MoE time, experts %.1f ms (all measured runs)%n",
+                    ro.router, "selection", st.routeNanos() / 1e6, 100.0 * st.routeNanos() / st.moeNanos(), st.expertNanos() / 1e6);
         }
     }
 

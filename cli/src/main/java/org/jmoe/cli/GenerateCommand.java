@@ -36,6 +36,9 @@ final class GenerateCommand implements Runnable {
     @Mixin
     SamplingOptions so;
 
+    @Mixin
+    RoutingOptions ro;
+
     @Option(names = {"-n", "--n-predict"}, paramLabel = "N", defaultValue = "128", description = "Tokens to generate (default: ${DEFAULT-VALUE}).")
     int n;
 
@@ -54,6 +57,7 @@ final class GenerateCommand implements Runnable {
             int context = ctx != null ? ctx : Math.min(m.config().contextLength, 4096);
             if (context < 1) throw new IllegalArgumentException("--ctx: must be positive, got " + context);
             Forward f = new Forward(m, context);
+            var stats = ro.apply(m, mo.model, f, false);
             Sampler sampler = new Sampler(so.options());
             PrintStream out = new PrintStream(new java.io.FileOutputStream(java.io.FileDescriptor.out), true, StandardCharsets.UTF_8);
             StringBuilder text = new StringBuilder();
@@ -72,6 +76,7 @@ final class GenerateCommand implements Runnable {
                 return true;
             });
             String rest = stream.flush();
+            ro.finish(stats);
             text.append(rest);
             if (json) {
                 Map<String, Object> o = new LinkedHashMap<>();

@@ -19,6 +19,9 @@ final class LogitsCommand implements Runnable {
     @Mixin
     ModelOptions mo;
 
+    @Mixin
+    RoutingOptions ro;
+
     @ArgGroup(multiplicity = "1")
     Input input;
 
@@ -39,6 +42,7 @@ final class LogitsCommand implements Runnable {
             int[] ids = input.tokens != null ? parseTokens(input.tokens, m.config().vocab) : Prompts.encode(m, input.prompt, mo.model);
             int V = m.config().vocab;
             Forward f = new Forward(m, ids.length);
+            var stats = ro.apply(m, mo.model, f, false);
             float[] logits = new float[ids.length * V];
             f.eval(ids, logits, true);
             float[][] rows = new float[ids.length][];
@@ -48,6 +52,7 @@ final class LogitsCommand implements Runnable {
             o.put("tokens", ids);
             o.put("logits", rows);
             Json.writeFile(out, o, true);
+            ro.finish(stats);
             System.err.printf("jmoe: wrote %d x %d logits to %s%n", ids.length, V, out);
         }
     }

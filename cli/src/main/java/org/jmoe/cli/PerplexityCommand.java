@@ -23,6 +23,9 @@ final class PerplexityCommand implements Runnable {
     @Mixin
     ModelOptions mo;
 
+    @Mixin
+    RoutingOptions ro;
+
     @Option(names = {"-f", "--data"}, required = true, paramLabel = "FILE", description = "UTF-8 text file.")
     Path data;
 
@@ -53,6 +56,7 @@ final class PerplexityCommand implements Runnable {
             if (chunks == 0) throw new JmoeException(data.toString(), "text has " + ids.length + " tokens, fewer than one chunk of --ctx " + ctx);
             int V = m.config().vocab;
             Forward f = new Forward(m, ctx);
+            var stats = ro.apply(m, mo.model, f, json);
             float[] logits = new float[ctx * V];
             double nll = 0;
             long count = 0;
@@ -69,10 +73,12 @@ final class PerplexityCommand implements Runnable {
                 if (!json) System.err.printf("jmoe: chunk %d/%d, running perplexity %.4f%n", ch + 1, chunks, Math.exp(nll / count));
             }
             double secs = (System.nanoTime() - t0) / 1e9;
+            ro.finish(stats);
             double ppl = Math.exp(nll / count);
             if (json) {
                 Map<String, Object> o = new LinkedHashMap<>();
                 o.put("model", mo.model.toString());
+                o.put("router", ro.router);
                 o.put("data", data.toString());
                 o.put("ctx", ctx);
                 o.put("chunks", chunks);

@@ -6,7 +6,7 @@ import org.jmoe.tensor.Parallel;
 /**
  * The dispatch → compute stages of one MoE layer: given the {@link RoutingPlan}, run every routed
  * token→expert computation and leave the expert's output for slot {@code s} of token {@code t} in
- * {@code slotOut[(t * plan.maxK() + s) * hidden ..]}. {@link Forward} then combines the slots in routing
+ * {@code slotOut[plan.row(t, s) * hidden ..]} (compact rows: {@code plan.assignments()} of them). {@link Forward} then combines the slots in routing
  * order. {@link LocalExperts} runs them on this JVM's pool; expert-parallel backends move rows to the
  * devices that own the experts and bring the results back.
  *

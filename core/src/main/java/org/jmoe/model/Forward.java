@@ -40,6 +40,15 @@ public final class Forward {
     private float[] shGate = new float[0], shUp = new float[0], shOut = new float[0];
     private float[] scores = new float[0];
 
+    /** Accumulated wall time of the MoE stages since {@link #resetStageTimes()}. */
+    public record StageTimes(long routeNanos, long expertNanos, long moeNanos) { }
+
+    private long routeNanos, expertNanos, moeNanos;
+
+    public StageTimes stageTimes() { return new StageTimes(routeNanos, expertNanos, moeNanos); }
+
+    public void resetStageTimes() { routeNanos = expertNanos = moeNanos = 0; }
+
     /** What the route stage decided in one layer, for telemetry. */
     public record LayerRouting(int layer, int[] tokenIds, RoutingPlan plan) { }
 
@@ -209,6 +218,7 @@ public final class Forward {
 
     private void moe(int l, LayerWeights w, int[] tokens, int T) {
         int H = c.hidden, E = c.experts;
+        long t0 = System.nanoTime();
         routerLogits = grow(routerLogits, T * E);
         MatMul.mul(pool, w.router, xb, 0, H, T, routerLogits, 0, E);
         if (w.routerBias != null) for (int t = 0; t < T; t++) Ops.add(routerLogits, t * E, w.routerBias, E);
@@ -225,14 +235,17 @@ public final class Forward {
         int maxK = r.maxK(E);
         plan.reset(T, E, maxK);
         r.route(rin, plan);
+        routeNanos += System.nanoTime() - t0;
         if (routingListener != null) routingListener.accept(new LayerRouting(l, tokens, plan));
-        slotOut = grow(slotOut, T * maxK * H);
+        long t1 = System.nanoTime();
+        slotOut = grow(slotOut, plan.assignments() * H);
         experts.compute(l, w, plan, xb, slotOut, pool);
+        expertNanos += System.nanoTime() - t1;
         // Combine: per token, its slots in routing order, weighted.
         tmp = grow(tmp, T * H);
         Arrays.fill(tmp, 0, T * H, 0f);
         for (int t = 0; t < T; t++) {
-            for (int s = 0; s < plan.k(t); s++) Ops.addScaled(tmp, t * H, slotOut, (t * maxK + s) * H, H, plan.weight(t, s));
+            for (int s = 0; s < plan.k(t); s++) Ops.addScaled(tmp, t * H, slotOut, plan.row(t, s) * H, H, plan.weight(t, s));
         }
         if (w.shUp != null) {
             shOut = grow(shOut, T * H);
@@ -243,6 +256,7 @@ public final class Forward {
                 Ops.addScaled(tmp, t * H, shOut, t * H, H, g);
             }
         }
+        moeNanos += System.nanoTime() - t0;
     }
 
     static float[] grow(float[] a, int n) {

@@ -70,6 +70,6 @@ public final class LocalExperts implements ExpertBackend {
         MatMul.mul(p, w.expUp[e], s.x, 0, H, n, s.u, 0, F);
         for (int i = 0; i < n * F; i++) s.g[i] = Ops.silu(s.g[i]) * s.u[i];
         MatMul.mul(p, w.expDown[e], s.g, 0, F, n, s.d, 0, H);
-        for (int i = 0; i < n; i++) System.arraycopy(s.d, i * H, slotOut, plan.slotOf(e, i) * H, H);
+        for (int i = 0; i < n; i++) System.arraycopy(s.d, i * H, slotOut, plan.rowOfSlot(plan.slotOf(e, i)) * H, H);
     }
 }

@@ -17,6 +17,7 @@ public final class RoutingPlan {
     private float[] weight = new float[0];
     private int[] expertStart = new int[1];
     private int[] expertSlots = new int[0];
+    private int[] rowStart = new int[1];
     private int dropped;
 
     /** Clears the plan for {@code tokens} tokens over {@code experts} experts with at most {@code maxK} each. */
@@ -57,6 +58,9 @@ public final class RoutingPlan {
             for (int s = 0; s < k[t]; s++) expertStart[expert[t * maxK + s] + 1]++;
         }
         for (int e = 0; e < experts; e++) expertStart[e + 1] += expertStart[e];
+        if (rowStart.length < tokens + 1) rowStart = new int[tokens + 1];
+        rowStart[0] = 0;
+        for (int t = 0; t < tokens; t++) rowStart[t + 1] = rowStart[t] + k[t];
         int[] fill = Arrays.copyOf(expertStart, experts);
         for (int t = 0; t < tokens; t++) {
             for (int s = 0; s < k[t]; s++) {
@@ -80,6 +84,16 @@ public final class RoutingPlan {
 
     /** The {@code i}-th slot served by expert {@code e}; its token is {@code slot / maxK()}. */
     public int slotOf(int e, int i) { return expertSlots[expertStart[e] + i]; }
+
+    /**
+     * The compact output row of slot {@code s} of token {@code t}: rows are numbered token by token, slot by slot,
+     * 0..{@link #assignments()}−1, so expert outputs need {@code assignments × hidden} floats, not
+     * {@code tokens × maxK × hidden} (valid after {@link #build()}).
+     */
+    public int row(int t, int s) { return rowStart[t] + s; }
+
+    /** {@link #row(int, int)} of a slot id ({@code t * maxK + s}). */
+    public int rowOfSlot(int slot) { return rowStart[slot / maxK] + slot % maxK; }
 
     /** Sum of k over tokens: the token→expert computations of this batch. */
     public int assignments() {
