@@ -130,16 +130,29 @@ public final class Q8_0 implements BlockFormat {
             long bo = ro + (long) b * BYTES;
             int k = b * QK;
             IntVector v = IntVector.fromMemorySegment(I, w, bo + 2, LE);
+            // Decode the block's bytes once and reuse them for the four tokens (same products as block()).
+            FloatVector w0 = i2f(v.lanewise(VectorOperators.LSHL, 24).lanewise(VectorOperators.ASHR, 24));
+            FloatVector w1 = i2f(v.lanewise(VectorOperators.LSHL, 16).lanewise(VectorOperators.ASHR, 24));
+            FloatVector w2 = i2f(v.lanewise(VectorOperators.LSHL, 8).lanewise(VectorOperators.ASHR, 24));
+            FloatVector w3 = i2f(v.lanewise(VectorOperators.ASHR, 24));
             float dw = half(w, bo);
-            c0 = block(v, qp, a0 + k).fma(FloatVector.broadcast(F, dw * da[d0 + b]), c0);
-            c1 = block(v, qp, a1 + k).fma(FloatVector.broadcast(F, dw * da[d1 + b]), c1);
-            c2 = block(v, qp, a2 + k).fma(FloatVector.broadcast(F, dw * da[d2 + b]), c2);
-            c3 = block(v, qp, a3 + k).fma(FloatVector.broadcast(F, dw * da[d3 + b]), c3);
+            c0 = decoded(w0, w1, w2, w3, qp, a0 + k).fma(FloatVector.broadcast(F, dw * da[d0 + b]), c0);
+            c1 = decoded(w0, w1, w2, w3, qp, a1 + k).fma(FloatVector.broadcast(F, dw * da[d1 + b]), c1);
+            c2 = decoded(w0, w1, w2, w3, qp, a2 + k).fma(FloatVector.broadcast(F, dw * da[d2 + b]), c2);
+            c3 = decoded(w0, w1, w2, w3, qp, a3 + k).fma(FloatVector.broadcast(F, dw * da[d3 + b]), c3);
         }
         out[oo] = MatMul.sumLanes(c0);
         out[oo + os] = MatMul.sumLanes(c1);
         out[oo + 2 * os] = MatMul.sumLanes(c2);
         out[oo + 3 * os] = MatMul.sumLanes(c3);
+    }
+
+    /** {@link #block} on weights already decoded to four float vectors: the same multiply and FMA chain. */
+    private static FloatVector decoded(FloatVector w0, FloatVector w1, FloatVector w2, FloatVector w3, float[] qp, int a) {
+        FloatVector s = w0.mul(FloatVector.fromArray(F, qp, a));
+        s = w1.fma(FloatVector.fromArray(F, qp, a + 8), s);
+        s = w2.fma(FloatVector.fromArray(F, qp, a + 16), s);
+        return w3.fma(FloatVector.fromArray(F, qp, a + 24), s);
     }
 
     private static FloatVector block(IntVector v, float[] qp, int a) {
