@@ -61,6 +61,14 @@ public final class Engine implements AutoCloseable {
         return this;
     }
 
+    /**
+     * Routes every MoE layer with the router of {@code spec} ({@code NAME[:key=value...]}, e.g. {@code moge:groups=8},
+     * {@code adak:allocators=a.safetensors}, {@code topk:k=2}) on a single device.
+     */
+    public Engine router(String spec) {
+        return router(org.jmoe.model.Routers.create(spec, model.config(), null));
+    }
+
     public int[] tokenize(String text) {
         Tokenizer t = requireTokenizer();
         return t.encode(text, t.addsBos());

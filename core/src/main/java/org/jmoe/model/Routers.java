@@ -74,11 +74,20 @@ public final class Routers {
                 yield new HashRouter(spec.text(), k, w.equals("uniform"), c.expertsUsed, c.normTopK);
             }
             case "locmoe" -> {
-                spec.requireKnownKeys(Set.of("nodes", "devices", "min_ratio", "cf", "delta"));
+                spec.requireKnownKeys(Set.of("nodes", "devices", "min_ratio", "cf", "delta", "gate"));
+                String gate = spec.getString("gate", "learned");
+                if (!gate.equals("learned") && !gate.equals("grap")) throw new JmoeException("router " + spec.text(), "gate=" + gate + " is not learned or grap");
+                if (gate.equals("grap") && c.hidden < E) throw new JmoeException("router " + spec.text(), "the GrAP gate needs hidden >= experts (" + c.hidden + " < " + E + ")");
+                // The mesh: the command's (--devices/--nodes) unless the spec names its own; a spec that only names
+                // nodes on a one-device run gets one device per node.
                 Placement pl = placement;
-                int devices = spec.getInt("devices", pl != null ? pl.devices() : spec.getInt("nodes", 2));
-                int nodes = spec.getInt("nodes", pl != null ? pl.nodes() : 2);
+                boolean meshGiven = pl != null && pl.devices() > 1;
+                int nodes = spec.getInt("nodes", meshGiven ? pl.nodes() : 2);
+                int devices = spec.getInt("devices", meshGiven ? pl.devices() : nodes);
                 if (pl == null || pl.devices() != devices || pl.nodes() != nodes) {
+                    if (devices < 1 || nodes < 1 || nodes > devices || devices % nodes != 0) {
+                        throw new JmoeException("router " + spec.text(), nodes + " nodes do not split " + devices + " devices evenly");
+                    }
                     pl = Placement.contiguous(E, devices, nodes);
                 }
                 if (nodes < 2) System.err.println("jmoe: warning: locmoe with 1 node: every expert is local, locality has no effect");
@@ -86,7 +95,7 @@ public final class Routers {
                 if (ratio < 0 || ratio > 1) throw new JmoeException("router " + spec.text(), "min_ratio=" + ratio + " must be between 0 and 1");
                 double delta = spec.getDouble("delta", 0.1);
                 if (delta < 0 || delta >= 1) throw new JmoeException("router " + spec.text(), "delta=" + delta + " must be in [0, 1)");
-                yield new LocMoERouter(spec.text(), pl, ratio, positiveReal(spec, "cf", 1.25), delta);
+                yield new LocMoERouter(spec.text(), pl, ratio, positiveReal(spec, "cf", 1.25), delta, gate.equals("grap"));
             }
             case "adak" -> {
                 spec.requireKnownKeys(Set.of("allocators", "threshold", "sample", "seed", "balance"));

@@ -231,6 +231,31 @@ class PaperRoutersTest {
     }
 
     @Test
+    void grapGateRoutesBySliceMeans() {
+        SplittableRandom r = new SplittableRandom(20);
+        Placement pl = Placement.contiguous(4, 2, 2);
+        LocMoERouter router = new LocMoERouter("locmoe:gate=grap", pl, 1.0, 100.0, 0, true);
+        for (int it = 0; it < 100; it++) {
+            int H = 4 + r.nextInt(30), T = 5;
+            RouterInput in = input(r, T, 4, H);
+            RoutingPlan p = new RoutingPlan().reset(T, 4, 1);
+            router.route(in, p);
+            for (int t = 0; t < T; t++) {
+                double[] mean = new double[4];
+                for (int i = 0; i < 4; i++) {
+                    int a = i * H / 4, b = (i + 1) * H / 4;
+                    for (int j = a; j < b; j++) mean[i] += in.hidden[t * H + j];
+                    mean[i] /= (b - a);
+                }
+                int best = 0;
+                for (int i = 1; i < 4; i++) if (mean[i] > mean[best]) best = i;
+                if (mean[best] <= 0) continue; // ReLU: all gates zero tie
+                assertThat(p.expert(t, 0)).isEqualTo(best); // the router's own logits are ignored
+            }
+        }
+    }
+
+    @Test
     void switchRespectsCapacityAndCountsDrops() {
         SplittableRandom r = new SplittableRandom(18);
         for (int it = 0; it < 200; it++) {
