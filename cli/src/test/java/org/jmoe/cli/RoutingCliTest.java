@@ -51,6 +51,35 @@ class RoutingCliTest {
     }
 
     @Test
+    void adaKWithAnAllocatorFileVariesKPerToken(@TempDir Path dir) throws Exception {
+        // qwen3moe reference: 3 layers, 16 experts, hidden 64; random allocators (scale 8 spreads the argmax).
+        Path alloc = dir.resolve("alloc.safetensors");
+        org.jmoe.moe.AdaKAllocators.random(3, new boolean[]{true, true, true}, 16, 64, 42, 8.0).write(alloc);
+        Path stats = dir.resolve("s.json");
+        CliTest.Run r = run("logits", "-m", ref("models/qwen3moe.gguf").toString(), "--tokens", TOKENS,
+                "--router", "adak:allocators=" + alloc, "--stats", stats.toString(), "-o", dir.resolve("l.json").toString());
+        assertThat(r.code()).as(r.err()).isZero();
+        JsonNode s = new ObjectMapper().readTree(stats.toFile());
+        assertThat(s.get("max_k").asInt()).isEqualTo(16);
+        int distinct = 0;
+        for (JsonNode l : s.get("summary").get("layers")) {
+            long tokens = 0;
+            JsonNode h = l.get("k_histogram");
+            assertThat(h.get(0).asLong()).isZero(); // k* >= 1
+            for (JsonNode v : h) { tokens += v.asLong(); if (v.asLong() > 0) distinct++; }
+            assertThat(tokens).isEqualTo(64);
+        }
+        assertThat(distinct).isGreaterThan(3);
+        // a file for another shape is refused with its tensor named
+        Path other = dir.resolve("other.safetensors");
+        org.jmoe.moe.AdaKAllocators.random(3, new boolean[]{true, true, true}, 8, 64, 1, 1.0).write(other);
+        CliTest.Run bad = run("logits", "-m", ref("models/qwen3moe.gguf").toString(), "--tokens", "1,2", "--router", "adak:allocators=" + other,
+                "-o", dir.resolve("x.json").toString());
+        assertThat(bad.code()).isEqualTo(1);
+        assertThat(bad.err()).contains("layers.0.allocator.weight").contains("[16, 64]");
+    }
+
+    @Test
     void nativeEquivalentSpecsReproduceTheReferenceLogits(@TempDir Path dir) throws Exception {
         // "moge" on Pangu and "topk" on Qwen3-MoE are the models' own routers: same logits as llama.cpp / the float64 reference.
         for (String[] c : new String[][]{{"models/pangu_tiny64", "moge", "logits/pangu_tiny64_8.json"}, {"models/qwen3moe.gguf", "topk", "logits/qwen3moe_8.json"}}) {
