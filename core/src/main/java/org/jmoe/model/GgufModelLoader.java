@@ -123,6 +123,7 @@ public final class GgufModelLoader {
         }
         c.bosId = (int) f.getLong("tokenizer.ggml.bos_token_id", -1);
         c.eosId = (int) f.getLong("tokenizer.ggml.eos_token_id", -1);
+        c.validate(f.path().toString());
         return c;
     }
 

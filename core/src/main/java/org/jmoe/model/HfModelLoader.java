@@ -105,6 +105,7 @@ public final class HfModelLoader {
             }
             default -> c.normTopK = true;
         }
+        c.validate(who);
         return c;
     }
 

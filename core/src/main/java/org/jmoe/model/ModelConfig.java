@@ -84,6 +84,49 @@ public final class ModelConfig {
     public int bosId = -1;
     public int eosId = -1;
 
+    /**
+     * Checks that the hyper-parameters a file declared are usable before any buffer is sized from them
+     * (loaders call it; {@code who} names the file). Fails with the offending parameter named.
+     */
+    public void validate(String who) {
+        range(who, "hidden size", hidden, 1, 1 << 20);
+        range(who, "layer count", layers, 1, 1 << 16);
+        range(who, "attention heads", heads, 1, 1 << 14);
+        range(who, "key/value heads", kvHeads, 1, heads);
+        if (heads % kvHeads != 0) throw new org.jmoe.JmoeException(who, heads + " attention heads are not a multiple of " + kvHeads + " key/value heads", "kv heads");
+        range(who, "head dimension", headDim, 1, 1 << 16);
+        range(who, "context length", contextLength, 1, Integer.MAX_VALUE);
+        int rd = ropeDim > 0 ? ropeDim : headDim;
+        if (rd > headDim || rd % 2 != 0) throw new org.jmoe.JmoeException(who, "RoPE dimension count " + rd + " must be even and at most the head dimension " + headDim, "rope dimension count");
+        finitePositive(who, "RoPE base", ropeTheta);
+        finitePositive(who, "RoPE linear scaling factor", ropeLinearFactor);
+        finitePositive(who, "RoPE YaRN factor", ropeYarnFactor);
+        if (!(rmsEps >= 0 && rmsEps < 1)) throw new org.jmoe.JmoeException(who, "RMSNorm epsilon " + rmsEps + " is not in [0, 1)", "rms epsilon");
+        range(who, "dense FFN width", denseFfn, 0, 1 << 24);
+        range(who, "expert count", experts, 0, 1 << 16);
+        if (experts > 0) {
+            range(who, "experts per token", expertsUsed, 1, experts);
+            range(who, "expert FFN width", expertFfn, 1, 1 << 24);
+            range(who, "expert groups", groups, 1, experts);
+            if (experts % groups != 0) throw new org.jmoe.JmoeException(who, experts + " experts do not split into " + groups + " groups", "expert groups");
+            range(who, "groups used", groupsUsed, 1, groups);
+        }
+        range(who, "shared expert width", sharedFfn, 0, 1 << 24);
+        range(who, "leading dense layers", leadingDenseLayers, 0, layers);
+        for (float v : new float[]{weightsScale, embeddingScale, residualScale, attentionScale, logitScale}) {
+            if (!Float.isFinite(v)) throw new org.jmoe.JmoeException(who, "a scale multiplier is not finite (" + v + ")", "scales");
+        }
+        if (logitScale == 0) throw new org.jmoe.JmoeException(who, "logit scale 0 (logits are divided by it)", "logit scale");
+    }
+
+    private static void range(String who, String what, long v, long lo, long hi) {
+        if (v < lo || v > hi) throw new org.jmoe.JmoeException(who, what + " " + v + " is outside " + lo + ".." + hi, what);
+    }
+
+    private static void finitePositive(String who, String what, double v) {
+        if (!(v > 0) || !Double.isFinite(v)) throw new org.jmoe.JmoeException(who, what + " " + v + " must be a positive number", what);
+    }
+
     public boolean isMoeLayer(int layer) {
         return experts > 0 && layer >= leadingDenseLayers;
     }

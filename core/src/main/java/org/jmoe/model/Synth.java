@@ -56,7 +56,13 @@ public final class Synth {
     /** Writes a synthetic model; returns the path written (a file, or a directory for pangu-moe). */
     public static Path write(String arch, String preset, DType dtype, long seed, Path out) {
         if (!ARCHS.contains(arch)) throw new JmoeException("--arch", "unknown architecture '" + arch + "' (one of " + String.join(", ", ARCHS) + ")");
-        Shape s = shape(arch, preset);
+        return write(arch, preset, shape(arch, preset), dtype, seed, out);
+    }
+
+    /** Writes a synthetic model of any shape (tests use very small ones); {@code name} is recorded as its preset. */
+    public static Path write(String arch, String name, Shape s, DType dtype, long seed, Path out) {
+        if (!ARCHS.contains(arch)) throw new JmoeException("--arch", "unknown architecture '" + arch + "' (one of " + String.join(", ", ARCHS) + ")");
+        String preset = name;
         if (arch.equals("pangu-moe")) {
             if (dtype != DType.F32 && dtype != DType.F16 && dtype != DType.BF16) {
                 throw new JmoeException("--dtype", "Pangu Pro MoE is written as safetensors, which holds F32, F16 or BF16, not " + dtype);

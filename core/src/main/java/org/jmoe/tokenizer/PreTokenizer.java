@@ -81,14 +81,14 @@ interface PreTokenizer {
     /** Splits at the matches of {@code p}; every match and every stretch between matches is a piece (when isolated). */
     static PreTokenizer regex(Pattern p, Behavior behavior, boolean invert) {
         return (s, first, out) -> {
-            Matcher m = p.matcher(s);
+            Matcher m = p.matcher(new Budgeted(s));
             List<String> parts = new ArrayList<>();
             List<Boolean> isMatch = new ArrayList<>();
             int at = 0;
             while (m.find()) {
                 if (m.end() == m.start()) continue; // empty matches split nothing
                 if (m.start() > at) { parts.add(s.substring(at, m.start())); isMatch.add(invert); }
-                parts.add(m.group()); isMatch.add(!invert);
+                parts.add(s.substring(m.start(), m.end())); isMatch.add(!invert);
                 at = m.end();
             }
             if (at < s.length()) { parts.add(s.substring(at)); isMatch.add(invert); }
@@ -120,6 +120,40 @@ interface PreTokenizer {
                 }
             }
         };
+    }
+
+    /**
+     * The text a pre-tokenizer regex runs over, counting the characters the matcher reads. Patterns come from
+     * model files (a tokenizer.json's Split regex), and a hostile one can backtrack exponentially; the budget,
+     * {@code 4096 · length + 65536} reads, is far above what a linear pattern needs (a few reads per character)
+     * and stops a runaway match with a clear error instead of a hung tokenizer.
+     */
+    static final class Budgeted implements CharSequence {
+        private final String s;
+        private long left;
+
+        Budgeted(String s) {
+            this.s = s;
+            this.left = 4096L * s.length() + 65536;
+        }
+
+        @Override
+        public char charAt(int i) {
+            if (--left < 0) {
+                throw new org.jmoe.JmoeException("tokenizer", "pre-tokenizer regex backtracks too much on a text of " + s.length()
+                        + " characters (a pattern in the tokenizer file is unsafe)");
+            }
+            return s.charAt(i);
+        }
+
+        @Override
+        public int length() { return s.length(); }
+
+        @Override
+        public CharSequence subSequence(int a, int b) { return s.substring(a, b); }
+
+        @Override
+        public String toString() { return s; }
     }
 
     /** llama.cpp's way: each expression in turn splits every piece, matches and the text between them kept. */

@@ -82,6 +82,19 @@ class TokenizerJsonTest {
     }
 
     @Test
+    void aCatastrophicallyBacktrackingSplitRegexIsStoppedWithAClearError() throws Exception {
+        // (.*a){31} on 30 a's tries every way to cut the text into 31 pieces before failing (minutes in
+        // java.util.regex, which memoizes simpler nested quantifiers): a tokenizer file must not hang the engine.
+        Tokenizer t = load(BYTE_LEVEL.replace(QWEN2_REGEX, "(.*a){31}"));
+        long t0 = System.nanoTime();
+        assertThatThrownBy(() -> t.encode("a".repeat(30), false))
+                .isInstanceOf(org.jmoe.JmoeException.class).hasMessageContaining("backtracks too much");
+        assertThat((System.nanoTime() - t0) / 1e9).isLessThan(5.0); // bounded by the read budget
+        // the same tokenizer still encodes text on which its pattern is linear
+        assertThat(t.encode("hello", false)).isNotEmpty();
+    }
+
+    @Test
     void byteLevelTokenizerJson() throws Exception {
         Tokenizer t = load(BYTE_LEVEL);
         assertThat(t.vocabSize()).isEqualTo(21);
