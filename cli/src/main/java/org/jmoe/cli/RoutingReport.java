@@ -72,8 +72,6 @@ final class RoutingReport {
                 cells.add(new Number[]{e, ys.size() - 1, share});
             }
         }
-        List<Integer> yIdx = new ArrayList<>();
-        for (int i = 0; i < ys.size(); i++) yIdx.add(i);
         HeatMapChart c = new HeatMapChartBuilder().width(Math.max(700, 40 + 14 * E)).height(Math.max(360, 120 + 22 * ys.size()))
                 .title("Expert load (% of the layer's computations), router " + router())
                 .xAxisTitle("expert").yAxisTitle("MoE layer").build();
@@ -86,11 +84,9 @@ final class RoutingReport {
         c.getStyler().setChartTitleFont(new java.awt.Font(java.awt.Font.SANS_SERIF, java.awt.Font.BOLD, 14));
         c.getStyler().setRangeColors(new Color[]{new Color(247, 251, 255), new Color(107, 174, 214), new Color(8, 48, 107)});
         c.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);
-        c.addSeries("% of the layer's computations", xs, labels(ys), cells);
+        c.addSeries("% of the layer's computations", xs, ys, cells);
         return c;
     }
-
-    private static List<Integer> labels(List<Integer> ys) { return ys; }
 
     private CategoryChart devices(JsonNode layers) {
         int D = n.path("mesh").path("devices").asInt(1);
