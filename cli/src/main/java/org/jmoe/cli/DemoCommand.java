@@ -95,7 +95,28 @@ final class DemoCommand implements Runnable {
             System.out.printf("%n%nprompt: %d tokens at %.1f tokens/s; generation: %d tokens at %.1f tokens/s (%d threads)%n",
                     r.promptTokens(), r.promptTokensPerSecond(), r.generated(), r.genTokensPerSecond(), Parallel.global().threads());
             if (c.experts > 0) printLoad(load, c.experts, c.layers);
+            if (c.experts > 0 && c.experts % 4 == 0 && c.expertsUsed % 4 == 0) compareMoGE(m, path, ids, r.tokens());
         }
+    }
+
+    /**
+     * Routes the prompt and the generated text again, as one batch on a 4-device mesh, with the model's own router
+     * and with MoGE (4 groups, one per device), and prints the imbalance of each: MoGE's balance by construction.
+     */
+    private static void compareMoGE(Model m, Path path, int[] prompt, int[] generated) {
+        int[] all = java.util.stream.IntStream.concat(java.util.Arrays.stream(prompt), java.util.Arrays.stream(generated)).toArray();
+        org.jmoe.moe.Placement p = org.jmoe.moe.Placement.contiguous(m.config().experts, 4, 1);
+        System.out.printf("%nthe same %d tokens as one batch on 4 devices (contiguous experts), per router:%n", all.length);
+        for (String spec : new String[]{"native", "moge:groups=4"}) {
+            Forward f = new Forward(m, all.length);
+            f.setRouter(RoutingOptions.router(spec, m, p, true));
+            org.jmoe.moe.RoutingStats s = RoutingOptions.newStats(m, path, spec, p);
+            f.setRoutingListener(lr -> s.onLayer(lr.layer(), lr.plan()));
+            f.eval(all, new float[m.config().vocab], false);
+            System.out.printf("  %-14s imbalance score %.3f, busiest device %.2fx the mean%n", spec, s.meanImbalanceScore(), s.meanMaxOverMean());
+        }
+        System.out.println("  (MoGE picks the same number of experts in every device's group for every token: IS = 0 by construction;"
+                + " try 'jmoe route' to compare more routers)");
     }
 
     private static void printLoad(ExpertLoad load, int E, int L) {
