@@ -7,8 +7,6 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
-import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -41,14 +39,7 @@ final class PerplexityCommand implements Runnable {
     @Override
     public void run() {
         if (ctx < 2) throw new IllegalArgumentException("--ctx: must be >= 2, got " + ctx);
-        String text;
-        try {
-            text = Files.readString(data);
-        } catch (java.nio.charset.MalformedInputException e) {
-            throw new JmoeException(data.toString(), "not valid UTF-8 text");
-        } catch (IOException e) {
-            throw new JmoeException(data.toString(), Files.exists(data) ? "cannot read: " + e.getMessage() : "no such file");
-        }
+        String text = Prompts.readText(data);
         try (Model m = mo.open()) {
             int[] ids = Prompts.encode(m, text, mo.model);
             int chunks = ids.length / ctx;

@@ -9,6 +9,17 @@ import java.nio.file.Path;
 final class Prompts {
     private Prompts() {}
 
+    /** Reads a UTF-8 text file, with one-line errors for a missing, unreadable or non-UTF-8 file. */
+    static String readText(Path file) {
+        try {
+            return java.nio.file.Files.readString(file);
+        } catch (java.nio.charset.MalformedInputException e) {
+            throw new JmoeException(file.toString(), "not valid UTF-8 text");
+        } catch (java.io.IOException e) {
+            throw new JmoeException(file.toString(), java.nio.file.Files.exists(file) ? "cannot read: " + e.getMessage() : "no such file");
+        }
+    }
+
     static int[] encode(Model m, String text, Path model) {
         if (m.tokenizer() == null) {
             throw new JmoeException(model.toString(), "checkpoint has no tokenizer: pass token ids with --tokens");

@@ -195,14 +195,7 @@ final class RouteCommand implements Runnable {
     }
 
     private int[] readText(Model m) {
-        String text;
-        try {
-            text = Files.readString(input.file);
-        } catch (java.nio.charset.MalformedInputException e) {
-            throw new JmoeException(input.file.toString(), "not valid UTF-8 text");
-        } catch (IOException e) {
-            throw new JmoeException(input.file.toString(), Files.exists(input.file) ? "cannot read: " + e.getMessage() : "no such file");
-        }
+        String text = Prompts.readText(input.file);
         if (m.tokenizer() == null) throw new JmoeException(mo.model.toString(), "checkpoint has no tokenizer: pass token ids with --tokens");
         int[] ids = m.tokenizer().encode(text, m.tokenizer().addsBos());
         if (ids.length == 0) throw new JmoeException(input.file.toString(), "text encodes to no tokens");

@@ -57,43 +57,33 @@ public final class RoutingStats {
     }
 
     /** Mean of the per-batch imbalance scores over every step and layer. */
-    public double meanImbalanceScore() {
-        double s = 0;
-        int n = 0;
-        for (Step st : steps) for (BatchLoad b : st.layers()) { s += b.imbalanceScore(); n++; }
-        return n == 0 ? 0 : s / n;
-    }
+    public double meanImbalanceScore() { return mean(BatchLoad::imbalanceScore); }
 
-    public double meanMaxOverMean() {
-        double s = 0;
-        int n = 0;
-        for (Step st : steps) for (BatchLoad b : st.layers()) { s += b.maxOverMean(); n++; }
-        return n == 0 ? 0 : s / n;
-    }
+    public double meanMaxOverMean() { return mean(BatchLoad::maxOverMean); }
 
     /** Token→expert computations per token-layer. */
     public double meanK() {
-        long a = 0, t = 0;
-        for (Step st : steps) for (BatchLoad b : st.layers()) { a += b.assignments(); t += b.tokens(); }
-        return t == 0 ? 0 : (double) a / t;
+        long t = total(BatchLoad::tokens);
+        return t == 0 ? 0 : (double) total(BatchLoad::assignments) / t;
     }
 
-    public long crossDeviceBytes() {
+    public long crossDeviceBytes() { return total(BatchLoad::crossDeviceBytes); }
+
+    public long crossNodeBytes() { return total(BatchLoad::crossNodeBytes); }
+
+    public long dropped() { return total(BatchLoad::dropped); }
+
+    private long total(java.util.function.ToLongFunction<BatchLoad> f) {
         long s = 0;
-        for (Step st : steps) for (BatchLoad b : st.layers()) s += b.crossDeviceBytes();
+        for (Step st : steps) for (BatchLoad b : st.layers()) s += f.applyAsLong(b);
         return s;
     }
 
-    public long crossNodeBytes() {
-        long s = 0;
-        for (Step st : steps) for (BatchLoad b : st.layers()) s += b.crossNodeBytes();
-        return s;
-    }
-
-    public long dropped() {
-        long s = 0;
-        for (Step st : steps) for (BatchLoad b : st.layers()) s += b.dropped();
-        return s;
+    private double mean(java.util.function.ToDoubleFunction<BatchLoad> f) {
+        double s = 0;
+        int n = 0;
+        for (Step st : steps) for (BatchLoad b : st.layers()) { s += f.applyAsDouble(b); n++; }
+        return n == 0 ? 0 : s / n;
     }
 
     public long tokens() {
