@@ -56,7 +56,10 @@ final class BenchCommand implements Runnable {
             float[] logits = new float[c.vocab];
             double[] pp = new double[r], tg = new double[r];
             for (int rep = -1; rep < r; rep++) {
-                if (rep == 0) f.resetStageTimes();
+                if (rep == 0) {
+                    f.resetStageTimes();
+                    if (ro.backend != null) { ro.backend.times().reset(); ro.backend.bytes().reset(); }
+                }
                 if (p > 0) {
                     f.reset();
                     long t0 = System.nanoTime();
@@ -101,6 +104,16 @@ final class BenchCommand implements Runnable {
                 o.put("tg_roofline_fraction", mean(tg) / (bandwidth * 1e9 / bytesPerToken));
             }
             o.put("router", ro.router);
+            if (ro.backend != null) {
+                var mt = ro.backend.times();
+                o.put("devices", ro.devices);
+                o.put("schedule", ro.schedule);
+                o.put("chunks", ro.backend.chunks());
+                o.put("device_busy_max_over_mean", mt.busyMaxOverMean());
+                o.put("overlap_fraction", mt.overlapFraction());
+                o.put("intra_node_bytes", ro.backend.bytes().intraNodeBytes());
+                o.put("inter_node_bytes", ro.backend.bytes().interNodeBytes());
+            }
             if (c.experts > 0) {
                 o.put("route_ms", st.routeNanos() / 1e6);
                 o.put("experts_ms", st.expertNanos() / 1e6);
@@ -119,6 +132,10 @@ final class BenchCommand implements Runnable {
             if (n > 0) System.out.printf("| %s | %s | %s | %d | tg%d | %.2f ± %.2f |%n", mo.model.getFileName(), c.archDisplay, size, mo.threadCount(), n, mean(tg), stddev(tg));
             if (n > 0) System.out.printf("tg roofline: %.1f MB of weights per token at %.0f GB/s = %.1f tokens/s; measured %.0f%% of it%n",
                     bytesPerToken / 1e6, bandwidth, bandwidth * 1e9 / bytesPerToken, 100 * mean(tg) / (bandwidth * 1e9 / bytesPerToken));
+            if (ro.backend != null) System.out.printf("mesh: %d devices, %s schedule%s, busiest device %.2fx the mean, %.0f%% of dispatch/combine hidden behind compute, %.1f MB intra-node, %.1f MB inter-node%n",
+                    ro.devices, ro.schedule, ro.backend.schedule() == org.jmoe.parallel.MeshExperts.Schedule.EPS ? " (" + ro.backend.chunks() + " chunks)" : "",
+                    ro.backend.times().busyMaxOverMean(), 100 * ro.backend.times().overlapFraction(),
+                    ro.backend.bytes().intraNodeBytes() / 1e6, ro.backend.bytes().interNodeBytes() / 1e6);
             if (c.experts > 0 && st.moeNanos() > 0) System.out.printf("router %s: route (gate GEMM + %s) %.1f ms = %.1f%% of MoE time, experts %.1f ms (all measured runs)%n",
                     ro.router, "selection", st.routeNanos() / 1e6, 100.0 * st.routeNanos() / st.moeNanos(), st.expertNanos() / 1e6);
         }

@@ -9,7 +9,7 @@ import java.io.PrintWriter;
 /** The {@code jmoe} command line. Errors are one line on stderr ({@code jmoe: ...}) and exit code 1. */
 @Command(name = "jmoe", mixinStandardHelpOptions = true, version = "jmoe 0.1.0",
         description = "A Java engine for Mixture-of-Experts language models.",
-        subcommands = {InfoCommand.class, LogitsCommand.class, GenerateCommand.class, BenchCommand.class,
+        subcommands = {InfoCommand.class, LogitsCommand.class, GenerateCommand.class, BenchCommand.class, BenchEpCommand.class,
                 PerplexityCommand.class, RouteCommand.class, ReportCommand.class, SynthCommand.class, QuantizeCommand.class, DemoCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {

@@ -30,7 +30,7 @@ final class PerplexityCommand implements Runnable {
     @Option(names = {"-c", "--ctx"}, paramLabel = "N", defaultValue = "512", description = "Chunk length in tokens (default: ${DEFAULT-VALUE}).")
     int ctx;
 
-    @Option(names = "--chunks", paramLabel = "N", description = "Evaluate at most N chunks.")
+    @Option(names = "--max-chunks", paramLabel = "N", description = "Evaluate at most N chunks of --ctx tokens (--chunks is the eps schedule's pipeline chunks).")
     Integer maxChunks;
 
     @Option(names = "--json", description = "Print one JSON object.")

@@ -5,6 +5,9 @@ import org.jmoe.model.Forward;
 import org.jmoe.model.Model;
 import org.jmoe.model.ModelConfig;
 import org.jmoe.model.Routers;
+import org.jmoe.parallel.BalancedPlacement;
+import org.jmoe.parallel.Mesh;
+import org.jmoe.parallel.MeshExperts;
 import org.jmoe.moe.Placement;
 import org.jmoe.moe.Router;
 import org.jmoe.moe.RouterSpec;
@@ -29,8 +32,26 @@ final class RoutingOptions {
     @Option(names = "--nodes", paramLabel = "G", defaultValue = "1", description = "Nodes the devices are split into (default: ${DEFAULT-VALUE}).")
     int nodes;
 
-    @Option(names = "--placement", paramLabel = "P", defaultValue = "contiguous", description = "Expert placement: contiguous or round-robin (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--placement", paramLabel = "P", defaultValue = "contiguous",
+            description = "Expert placement: contiguous, round-robin, or balanced (EPLB-like, from --loads) (default: ${DEFAULT-VALUE}).")
     String placement;
+
+    @Option(names = "--loads", paramLabel = "STATS.json", description = "Recorded expert loads (a --stats file) for --placement balanced.")
+    Path loads;
+
+    @Option(names = "--slots", paramLabel = "S", description = "Expert slots per device for --placement balanced (default: ceil(E/D) + 1: one replica per device).")
+    Integer slots;
+
+    @Option(names = "--transport", paramLabel = "T", defaultValue = "local",
+            description = "How devices exchange rows: local (devices are thread groups of this JVM) (default: ${DEFAULT-VALUE}).")
+    String transport;
+
+    @Option(names = "--schedule", paramLabel = "S", defaultValue = "serial",
+            description = "serial, or eps (EPS-MoE: chunks pipelined, dispatch/combine overlapping compute) (default: ${DEFAULT-VALUE}).")
+    String schedule;
+
+    @Option(names = "--chunks", paramLabel = "N", defaultValue = "4", description = "Token chunks of the eps schedule (default: ${DEFAULT-VALUE}).")
+    int chunks;
 
     @Option(names = "--stats", paramLabel = "FILE", description = "Write per-layer, per-step expert-load statistics as JSON (docs/TRACE.md); draw them with 'jmoe report'.")
     Path stats;
@@ -38,8 +59,55 @@ final class RoutingOptions {
     /** The mesh placement for {@code c}, or null for a model without experts. */
     Placement placement(ModelConfig c) {
         Placement.checkMesh(devices, nodes);
-        return c.experts == 0 ? null : Placement.named(placement, c.experts, devices, nodes);
+        if (c.experts == 0) return null;
+        if (placement.equals("balanced")) {
+            if (loads == null) throw new JmoeException("--placement", "balanced needs recorded expert loads: --loads STATS.json (from --stats)");
+            int s = slots != null ? slots : (c.experts + devices - 1) / devices + 1;
+            return BalancedPlacement.of(expertLoads(loads, c.experts), devices, nodes, s);
+        }
+        if (loads != null || slots != null) throw new JmoeException("--loads", "only used with --placement balanced");
+        return Placement.named(placement, c.experts, devices, nodes);
     }
+
+    /** Token counts per expert summed over the layers of a statistics file. */
+    static long[] expertLoads(Path file, int experts) {
+        var n = RoutingStats.read(file);
+        if (n.path("experts").asInt() != experts) {
+            throw new JmoeException(file.toString(), "statistics are for " + n.path("experts").asInt() + " experts, the model has " + experts, "field experts");
+        }
+        long[] l = new long[experts];
+        for (var layer : n.path("summary").path("layers")) for (int e = 0; e < experts; e++) l[e] += layer.path("expert_tokens").path(e).asLong();
+        return l;
+    }
+
+    /** The schedule named by --schedule. */
+    MeshExperts.Schedule schedule() {
+        return switch (schedule) {
+            case "serial" -> MeshExperts.Schedule.SERIAL;
+            case "eps" -> MeshExperts.Schedule.EPS;
+            default -> throw new JmoeException("--schedule", "unknown schedule '" + schedule + "' (serial or eps)");
+        };
+    }
+
+    /**
+     * Puts the model's experts on the mesh when it has more than one device (or a non-serial schedule); returns
+     * the backend (null when the experts run on the plain pool). The caller closes it.
+     */
+    MeshExperts mesh(Model m, Forward f, Placement p) {
+        if (!transport.equals("local")) {
+            throw new JmoeException("--transport", "unknown transport '" + transport + "' (this build runs local meshes: devices are thread groups of one JVM)");
+        }
+        MeshExperts.Schedule s = schedule();
+        if (chunks < 1) throw new JmoeException("--chunks", "must be >= 1, got " + chunks);
+        if (p == null || (devices == 1 && s == MeshExperts.Schedule.SERIAL)) return null;
+        Mesh mesh = new Mesh(p, org.jmoe.tensor.Parallel.global().threads());
+        MeshExperts me = new MeshExperts(m.config(), mesh, s, chunks);
+        f.setExpertBackend(me);
+        openMeshes.add(mesh);
+        return me;
+    }
+
+    private final java.util.List<Mesh> openMeshes = new java.util.ArrayList<>();
 
     /** Builds the router of {@code spec} for {@code m}, warning on stderr when it is not the model's own. */
     static Router router(String spec, Model m, Placement p, boolean quiet) {
@@ -61,6 +129,7 @@ final class RoutingOptions {
         Placement p = placement(c);
         Router r = router(router, m, p, quiet);
         if (r != null) f.setRouter(r);
+        backend = mesh(m, f, p);
         if (stats == null) return null;
         if (c.experts == 0) throw new JmoeException("--stats", "the model has no MoE layers");
         RoutingStats s = newStats(m, modelPath, router, p);
@@ -74,8 +143,13 @@ final class RoutingOptions {
                 c.experts, c.expertsUsed, c.hidden, 4L * c.hidden), p);
     }
 
-    /** Writes the statistics file (if any). */
+    /** The mesh backend {@link #apply} attached, or null. */
+    MeshExperts backend;
+
+    /** Writes the statistics file (if any) and stops the mesh's threads. */
     void finish(RoutingStats s) {
+        for (Mesh mesh : openMeshes) mesh.close();
+        openMeshes.clear();
         if (s != null && stats != null) {
             s.write(stats);
             System.err.printf("jmoe: wrote routing statistics of %d steps to %s (imbalance score %.3f, mean k %.2f)%n",

@@ -124,7 +124,7 @@ class CliTest {
         assertThat(run("synth", "--arch", "qwen3moe", "--preset", "tiny", "--seed", "3", "-o", model.toString()).code()).isZero();
         Path text = dir.resolve("t.txt");
         Files.writeString(text, "the model routes each token to the experts, and the experts answer in their group. ".repeat(8));
-        Run p = run("perplexity", "-m", model.toString(), "-f", text.toString(), "--ctx", "32", "--chunks", "1", "--json");
+        Run p = run("perplexity", "-m", model.toString(), "-f", text.toString(), "--ctx", "32", "--max-chunks", "1", "--json");
         assertThat(p.code()).as(p.err()).isZero();
         JsonNode pj = new ObjectMapper().readTree(p.out());
         // the same first chunk through the tokenizer and the logits command
