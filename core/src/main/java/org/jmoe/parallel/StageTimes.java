@@ -10,21 +10,21 @@ public final class StageTimes {
     private final long[] dispatch, compute, combine, busy;
     private long layers, layerNanos;
 
-    StageTimes(int devices) {
+    public StageTimes(int devices) {
         dispatch = new long[devices];
         compute = new long[devices];
         combine = new long[devices];
         busy = new long[devices];
     }
 
-    synchronized void add(int d, long dispatchNs, long computeNs, long combineNs, long wallNs) {
+    public synchronized void add(int d, long dispatchNs, long computeNs, long combineNs, long wallNs) {
         dispatch[d] += dispatchNs;
         compute[d] += computeNs;
         combine[d] += combineNs;
         busy[d] += wallNs;
     }
 
-    synchronized void addLayer(long ns) {
+    public synchronized void addLayer(long ns) {
         layers++;
         layerNanos += ns;
     }

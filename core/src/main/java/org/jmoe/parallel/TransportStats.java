@@ -11,7 +11,7 @@ public final class TransportStats {
     private final AtomicLong interNode = new AtomicLong();
     private final AtomicLong local = new AtomicLong();
 
-    void add(boolean sameDevice, boolean sameNode, long bytes) {
+    public void add(boolean sameDevice, boolean sameNode, long bytes) {
         if (sameDevice) local.addAndGet(bytes);
         else if (sameNode) intraNode.addAndGet(bytes);
         else interNode.addAndGet(bytes);

@@ -1,0 +1,103 @@
+package org.jmoe.cluster;
+
+import org.jmoe.JmoeException;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Starts N worker JVMs on loopback for one run (as {@code torchrun --nproc-per-node} does) and stops them when
+ * closed or when this JVM exits. Each runs {@link WorkerMain} with the experts it is to serve, on a free port it
+ * reports through a file.
+ */
+public final class LocalWorkers implements AutoCloseable {
+    private final List<Process> procs = new ArrayList<>();
+    private final List<String> addresses = new ArrayList<>();
+    private final Path dir;
+    private final Thread hook;
+
+    /** {@code experts.get(k)} is worker k's expert list ({@code 0-7,12}); {@code threads} per worker. */
+    public LocalWorkers(Path model, List<String> experts, int threads, long startTimeoutMs) {
+        try {
+            dir = Files.createTempDirectory("jmoe-workers");
+        } catch (IOException e) {
+            throw new JmoeException("--local-workers", "cannot create a temporary directory: " + e.getMessage());
+        }
+        hook = new Thread(this::stopAll, "jmoe-stop-workers");
+        Runtime.getRuntime().addShutdownHook(hook);
+        String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        try {
+            for (int k = 0; k < experts.size(); k++) {
+                Path portFile = dir.resolve("port" + k), log = dir.resolve("worker" + k + ".log");
+                List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                        "-XX:+UseParallelGC", "-XX:LoopUnrollLimit=0", "-cp", System.getProperty("java.class.path"), WorkerMain.class.getName(),
+                        "127.0.0.1:0", model.toAbsolutePath().toString(), experts.get(k), portFile.toString(), Integer.toString(threads)));
+                procs.add(new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start());
+            }
+            long deadline = System.currentTimeMillis() + startTimeoutMs;
+            for (int k = 0; k < experts.size(); k++) {
+                Path portFile = dir.resolve("port" + k);
+                while (!Files.exists(portFile)) {
+                    Process p = procs.get(k);
+                    if (!p.isAlive()) throw new JmoeException("worker " + k, "exited with code " + p.exitValue() + " at start: " + tail(dir.resolve("worker" + k + ".log")));
+                    if (System.currentTimeMillis() > deadline) throw new JmoeException("worker " + k, "did not start listening within " + startTimeoutMs + " ms");
+                    Thread.sleep(20);
+                }
+                addresses.add("127.0.0.1:" + Files.readString(portFile).strip());
+            }
+        } catch (IOException e) {
+            close();
+            throw new JmoeException("--local-workers", "cannot start a worker JVM: " + e.getMessage());
+        } catch (InterruptedException e) {
+            close();
+            Thread.currentThread().interrupt();
+            throw new JmoeException("--local-workers", "interrupted while starting workers");
+        } catch (RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    public List<String> addresses() { return List.copyOf(addresses); }
+
+    /** Worker k's process (tests kill and pause it). */
+    public Process process(int k) { return procs.get(k); }
+
+    private static String tail(Path log) {
+        try {
+            List<String> l = Files.readAllLines(log);
+            return l.isEmpty() ? "(no output)" : l.getLast();
+        } catch (IOException e) {
+            return "(no log)";
+        }
+    }
+
+    private void stopAll() {
+        for (Process p : procs) p.destroyForcibly();
+    }
+
+    @Override
+    public void close() {
+        stopAll();
+        for (Process p : procs) {
+            try {
+                p.waitFor();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        try {
+            Runtime.getRuntime().removeShutdownHook(hook);
+        } catch (IllegalStateException ignored) {
+            // the JVM is already shutting down: the hook runs
+        }
+        try (var s = Files.walk(dir)) {
+            s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException ignored) {
+            // temporary files only
+        }
+    }
+}

@@ -1,0 +1,208 @@
+package org.jmoe.cluster;
+
+import com.google.common.util.concurrent.ListenableFuture;
+import io.grpc.CallOptions;
+import io.grpc.ManagedChannel;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
+import io.grpc.stub.ClientCalls;
+import org.jmoe.JmoeException;
+import org.jmoe.model.ExpertBackend;
+import org.jmoe.model.LayerWeights;
+import org.jmoe.model.ModelConfig;
+import org.jmoe.moe.Placement;
+import org.jmoe.moe.RoutingPlan;
+import org.jmoe.parallel.StageTimes;
+import org.jmoe.parallel.TransportStats;
+import org.jmoe.tensor.Parallel;
+
+import java.util.ArrayList;
+import java.util.BitSet;
+import java.util.List;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The coordinator's expert stage over worker JVMs (gRPC). The coordinator runs attention and routing and holds no
+ * experts; the placement's D devices are spread over the N workers (worker k hosts devices k·D/N .. (k+1)·D/N − 1)
+ * and each worker serves exactly its devices' experts, which is checked at start ({@link #connect}).
+ *
+ * <p>Per layer, each worker gets one request per chunk with the rows routed to its experts (grouped by expert, in
+ * token order) and answers with their outputs; the coordinator writes them to the plan's compact rows. Serial:
+ * one chunk. EPS: N token chunks, chunk i+1 sent while chunk i is awaited, so a worker computes one chunk while
+ * the next is on the wire. Every call has a deadline; a worker that fails or does not answer fails the step with
+ * an error naming it. Results are bit-identical to a single-JVM run (same kernels, raw float bits on the wire).
+ */
+public final class RemoteExperts implements ExpertBackend {
+    private final int hidden;
+    private final Placement placement;
+    private final List<String> addresses;
+    private final List<ManagedChannel> channels = new ArrayList<>();
+    private final int chunks;
+    private final long deadlineMs;
+    private final TransportStats bytes = new TransportStats();
+    private final StageTimes times;
+    private long wireBytes;
+
+    private RemoteExperts(ModelConfig c, Placement placement, List<String> addresses, int chunks, long deadlineMs) {
+        this.hidden = c.hidden;
+        this.placement = placement;
+        this.addresses = List.copyOf(addresses);
+        this.chunks = chunks;
+        this.deadlineMs = deadlineMs;
+        this.times = new StageTimes(addresses.size());
+    }
+
+    /**
+     * Connects to the workers, checks each serves {@code c}'s model shape and exactly the experts the placement gives
+     * its devices (no expert missing, none owned twice), and returns the backend.
+     */
+    public static RemoteExperts connect(ModelConfig c, Placement placement, List<String> addresses, int chunks, long deadlineMs) {
+        int N = addresses.size(), D = placement.devices();
+        if (chunks < 1) throw new JmoeException("--chunks", "must be >= 1, got " + chunks);
+        if (D % N != 0) throw new JmoeException("--devices", D + " devices do not split evenly over " + N + " workers");
+        RemoteExperts r = new RemoteExperts(c, placement, addresses, chunks, deadlineMs);
+        try {
+            BitSet seen = new BitSet();
+            for (int k = 0; k < N; k++) {
+                String[] hp = Peers.hostPort(addresses.get(k), "--peers");
+                ManagedChannel ch = NettyChannelBuilder.forAddress(hp[0], Integer.parseInt(hp[1])).usePlaintext()
+                        .maxInboundMessageSize(ExpertService.MAX_MESSAGE).build();
+                r.channels.add(ch);
+                ExpertWire.Info info = ExpertWire.parseInfo(r.call(k, ExpertService.INFO, new byte[0]));
+                if (info.hidden() != c.hidden || info.experts() != c.experts || info.layers() != c.layers || info.expertFfn() != c.expertFfn) {
+                    throw new JmoeException("worker " + addresses.get(k), "serves another model (" + info.name() + ": " + info.layers() + " layers, hidden "
+                            + info.hidden() + ", " + info.experts() + " experts of width " + info.expertFfn() + ")");
+                }
+                BitSet want = new BitSet();
+                for (int e = 0; e < c.experts; e++) if (placement.device(e) / (D / N) == k) want.set(e);
+                BitSet has = new BitSet();
+                for (int e : info.served()) {
+                    if (seen.get(e)) throw new JmoeException("worker " + addresses.get(k), "expert " + e + " is also served by another worker (duplicate ownership)");
+                    seen.set(e);
+                    has.set(e);
+                }
+                BitSet missing = (BitSet) want.clone();
+                missing.andNot(has);
+                if (!missing.isEmpty()) throw new JmoeException("worker " + addresses.get(k), "does not serve experts " + missing + " that the placement puts on it");
+            }
+            return r;
+        } catch (RuntimeException e) {
+            r.close();
+            throw e;
+        }
+    }
+
+    public TransportStats bytes() { return bytes; }
+    public StageTimes times() { return times; }
+    public long wireBytes() { return wireBytes; }
+    public int chunks() { return chunks; }
+
+    private byte[] call(int k, io.grpc.MethodDescriptor<byte[], byte[]> m, byte[] req) {
+        return await(k, send(k, m, req));
+    }
+
+    private ListenableFuture<byte[]> send(int k, io.grpc.MethodDescriptor<byte[], byte[]> m, byte[] req) {
+        return ClientCalls.futureUnaryCall(channels.get(k).newCall(m, CallOptions.DEFAULT.withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS)), req);
+    }
+
+    private byte[] await(int k, ListenableFuture<byte[]> f) {
+        try {
+            return f.get();
+        } catch (ExecutionException e) {
+            Status s = e.getCause() instanceof StatusRuntimeException sre ? sre.getStatus() : Status.fromThrowable(e.getCause());
+            String what = switch (s.getCode()) {
+                case DEADLINE_EXCEEDED -> "did not answer within the " + deadlineMs + " ms deadline";
+                case UNAVAILABLE -> "is unreachable (" + s.getDescription() + ")";
+                default -> "failed: " + s.getCode() + (s.getDescription() != null ? " " + s.getDescription() : "");
+            };
+            throw new JmoeException("worker " + addresses.get(k), what);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new JmoeException("worker " + addresses.get(k), "interrupted while waiting");
+        }
+    }
+
+    @Override
+    public void compute(int layer, LayerWeights w, RoutingPlan plan, float[] xb, float[] slotOut, Parallel pool) {
+        long t0 = System.nanoTime();
+        int N = channels.size(), D = placement.devices(), per = D / N, T = plan.tokens(), E = plan.experts(), mk = plan.maxK(), H = hidden;
+        // Slots per worker, ordered by expert then token.
+        int[][] slots = new int[N][plan.assignments()];
+        int[] count = new int[N];
+        for (int e = 0; e < E; e++) {
+            int k = placement.device(e) / per;
+            for (int i = 0; i < plan.load(e); i++) slots[k][count[k]++] = plan.slotOf(e, i);
+        }
+        int n = Math.max(1, Math.min(chunks, T));
+        List<List<ListenableFuture<byte[]>>> inFlight = new ArrayList<>();
+        List<int[][]> sent = new ArrayList<>(); // per chunk, per worker: the slots sent in order
+        long[] compute = new long[N];
+        for (int i = 0; i <= n; i++) {
+            if (i < n) {
+                int c0 = (int) ((long) T * i / n), c1 = (int) ((long) T * (i + 1) / n);
+                List<ListenableFuture<byte[]>> fs = new ArrayList<>();
+                int[][] chunkSlots = new int[N][];
+                for (int k = 0; k < N; k++) {
+                    chunkSlots[k] = chunkRequest(k, slots[k], count[k], c0, c1, mk);
+                    byte[] req = encode(layer, chunkSlots[k], plan, xb, k, per);
+                    wireBytes += req.length;
+                    fs.add(chunkSlots[k].length == 0 ? null : send(k, ExpertService.COMPUTE, req));
+                }
+                inFlight.add(fs);
+                sent.add(chunkSlots);
+            }
+            if (i >= 1) {
+                int j = i - 1;
+                for (int k = 0; k < N; k++) {
+                    ListenableFuture<byte[]> f = inFlight.get(j).get(k);
+                    if (f == null) continue;
+                    byte[] resp = await(k, f);
+                    wireBytes += resp.length;
+                    ExpertWire.Response r = ExpertWire.parseResponse(resp);
+                    int[] ss = sent.get(j)[k];
+                    if (r.rows() != ss.length || r.hidden() != H) throw new JmoeException("worker " + addresses.get(k), "answered " + r.rows() + " rows, " + ss.length + " were sent");
+                    compute[k] += r.computeNanos();
+                    for (int q = 0; q < ss.length; q++) {
+                        System.arraycopy(r.y(), q * H, slotOut, plan.rowOfSlot(ss[q]) * H, H);
+                    }
+                }
+            }
+        }
+        long wall = System.nanoTime() - t0;
+        for (int k = 0; k < N; k++) times.add(k, 0, compute[k], 0, wall);
+        times.addLayer(wall);
+    }
+
+    /** The worker's slots whose tokens are in [c0, c1), grouped by expert (they already are) in token order. */
+    private static int[] chunkRequest(int k, int[] slots, int count, int c0, int c1, int mk) {
+        int m = 0;
+        for (int i = 0; i < count; i++) { int t = slots[i] / mk; if (t >= c0 && t < c1) m++; }
+        int[] out = new int[m];
+        m = 0;
+        for (int i = 0; i < count; i++) { int t = slots[i] / mk; if (t >= c0 && t < c1) out[m++] = slots[i]; }
+        return out;
+    }
+
+    private byte[] encode(int layer, int[] ss, RoutingPlan plan, float[] xb, int k, int per) {
+        int H = hidden, mk = plan.maxK(), T = plan.tokens();
+        List<Integer> experts = new ArrayList<>(), rows = new ArrayList<>();
+        float[] x = new float[ss.length * H];
+        for (int q = 0; q < ss.length; q++) {
+            int slot = ss[q], t = slot / mk, e = plan.expert(t, slot % mk);
+            if (experts.isEmpty() || experts.getLast() != e) { experts.add(e); rows.add(0); }
+            rows.set(rows.size() - 1, rows.getLast() + 1);
+            System.arraycopy(xb, t * H, x, q * H, H);
+            int d = placement.device(e), home = placement.homeDevice(t, T);
+            // dispatch and combine of this row, as the mesh telemetry counts them
+            bytes.add(home == d, placement.nodeOfDevice(home) == placement.nodeOfDevice(d), 8L * H);
+        }
+        return ExpertWire.request(layer, H, experts.stream().mapToInt(Integer::intValue).toArray(), rows.stream().mapToInt(Integer::intValue).toArray(), x, 0, ss.length);
+    }
+
+    @Override
+    public void close() {
+        for (ManagedChannel c : channels) c.shutdownNow();
+    }
+}
