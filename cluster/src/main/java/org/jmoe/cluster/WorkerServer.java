@@ -6,11 +6,10 @@ import io.grpc.Status;
 import io.grpc.netty.shaded.io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.ServerCalls;
 import org.jmoe.JmoeException;
+import org.jmoe.model.ExpertKernels;
 import org.jmoe.model.LayerWeights;
 import org.jmoe.model.Model;
 import org.jmoe.model.ModelConfig;
-import org.jmoe.model.Ops;
-import org.jmoe.tensor.MatMul;
 import org.jmoe.tensor.Parallel;
 
 import java.io.IOException;
@@ -34,12 +33,14 @@ public final class WorkerServer implements AutoCloseable {
         t.setDaemon(true);
         return t;
     });
-    private float[] g = new float[0], u = new float[0], y = new float[0];
+    private final ExpertKernels kernels;
+    private float[] y = new float[0];
 
     public WorkerServer(Model model, BitSet served, String host, int port) {
         this.model = model;
         this.served = (BitSet) served.clone();
         ModelConfig c = model.config();
+        this.kernels = new ExpertKernels(c.hidden, c.expertFfn);
         if (c.experts == 0) throw new JmoeException(model.path().toString(), "the model has no experts to serve");
         if (served.isEmpty() || served.length() > c.experts) throw new JmoeException("--experts", "must name experts within 0.." + (c.experts - 1));
         ServerServiceDefinition def = ServerServiceDefinition.builder(ExpertService.NAME)
@@ -81,21 +82,17 @@ public final class WorkerServer implements AutoCloseable {
         if (r.hidden() != c.hidden) throw new JmoeException("request", "hidden size " + r.hidden() + ", the model's is " + c.hidden);
         if (r.layer() < 0 || r.layer() >= c.layers || !c.isMoeLayer(r.layer())) throw new JmoeException("request", "layer " + r.layer() + " is not a MoE layer of the model");
         LayerWeights w = model.layer(r.layer());
-        int H = c.hidden, F = c.expertFfn, total = r.totalRows();
+        int H = c.hidden, total = r.totalRows(), n = r.experts().length;
         if (y.length < total * H) y = new float[total * H];
+        int[] start = new int[n];
         int at = 0;
-        for (int i = 0; i < r.experts().length; i++) {
-            int e = r.experts()[i], n = r.rows()[i];
+        for (int i = 0; i < n; i++) {
+            int e = r.experts()[i];
             if (e < 0 || e >= c.experts || !served.get(e)) throw new JmoeException("request", "expert " + e + " is not served by this worker");
-            if (n == 0) continue;
-            if (g.length < n * F) { g = new float[n * F]; u = new float[n * F]; }
-            Parallel p = Parallel.global();
-            MatMul.mul(p, w.expGate[e], r.x(), at * H, H, n, g, 0, F);
-            MatMul.mul(p, w.expUp[e], r.x(), at * H, H, n, u, 0, F);
-            for (int k = 0; k < n * F; k++) g[k] = Ops.silu(g[k]) * u[k];
-            MatMul.mul(p, w.expDown[e], g, 0, F, n, y, at * H, H);
-            at += n;
+            start[i] = at;
+            at += r.rows()[i];
         }
+        kernels.run(w, r.experts(), start, r.rows(), n, r.x(), y, Parallel.global(), ExpertKernels.defaultChoice());
         return ExpertWire.response(H, y, total, System.nanoTime() - t0);
     }
 

@@ -2,12 +2,11 @@ package org.jmoe.parallel;
 
 import org.jmoe.JmoeException;
 import org.jmoe.model.ExpertBackend;
+import org.jmoe.model.ExpertKernels;
 import org.jmoe.model.LayerWeights;
 import org.jmoe.model.ModelConfig;
-import org.jmoe.model.Ops;
 import org.jmoe.moe.Placement;
 import org.jmoe.moe.RoutingPlan;
-import org.jmoe.tensor.MatMul;
 import org.jmoe.tensor.Parallel;
 
 import java.util.concurrent.ExecutorService;
@@ -36,7 +35,7 @@ public final class MeshExperts implements ExpertBackend {
     /** How dispatch/combine and compute are ordered. */
     public enum Schedule { SERIAL, EPS }
 
-    private final int hidden, ffn;
+    private final int hidden;
     private final Mesh mesh;
     private final Placement placement;
     private final Schedule schedule;
@@ -45,13 +44,16 @@ public final class MeshExperts implements ExpertBackend {
     private final StageTimes times;
     private final ExecutorService[] comm;
     private final Device[] devs;
+    private final ExpertKernels.Choice kernel = ExpertKernels.defaultChoice();
 
     /** Per-device buffers and this layer's assignment. */
     private static final class Device {
         int[] slots = new int[0];          // slots served, ordered by expert then token
         int[] expStart;                    // [E+1] offsets into slots
         int rows;
-        float[] x = new float[0], g = new float[0], u = new float[0], y = new float[0];
+        float[] x = new float[0], y = new float[0];
+        int[] ids = new int[0], start = new int[0], count = new int[0];
+        ExpertKernels kernels;
     }
 
     public MeshExperts(ModelConfig c, Mesh mesh, Schedule schedule, int chunks) {
@@ -60,7 +62,6 @@ public final class MeshExperts implements ExpertBackend {
             throw new JmoeException("--devices", "the placement is for " + mesh.placement().experts() + " experts, the model has " + c.experts);
         }
         this.hidden = c.hidden;
-        this.ffn = c.expertFfn;
         this.mesh = mesh;
         this.placement = mesh.placement();
         this.schedule = schedule;
@@ -71,6 +72,7 @@ public final class MeshExperts implements ExpertBackend {
         for (int d = 0; d < devs.length; d++) {
             devs[d] = new Device();
             devs[d].expStart = new int[c.experts + 1];
+            devs[d].kernels = new ExpertKernels(c.hidden, c.expertFfn);
             if (schedule == Schedule.EPS) {
                 comm[d] = Executors.newSingleThreadExecutor(r -> {
                     Thread t = new Thread(r, "jmoe-device-comm");
@@ -198,10 +200,6 @@ public final class MeshExperts implements ExpertBackend {
             dev.x = new float[n * hidden];
             dev.y = new float[n * hidden];
         }
-        if (dev.g.length < n * ffn) {
-            dev.g = new float[n * ffn];
-            dev.u = new float[n * ffn];
-        }
     }
 
     /** Copies the rows of tokens [t0, t1) that device d serves into its buffer (the dispatch). */
@@ -235,20 +233,19 @@ public final class MeshExperts implements ExpertBackend {
     /** Runs device d's experts over their rows whose tokens are in [t0, t1) (contiguous per expert). */
     private void computeChunk(int d, LayerWeights w, RoutingPlan plan, int t0, int t1) {
         Device dev = devs[d];
-        Parallel p = mesh.pool(d);
-        int H = hidden, F = ffn, mk = plan.maxK();
-        for (int e = 0; e < dev.expStart.length - 1; e++) {
+        int mk = plan.maxK(), m = 0, E = dev.expStart.length - 1;
+        if (dev.ids.length < E) { dev.ids = new int[E]; dev.start = new int[E]; dev.count = new int[E]; }
+        for (int e = 0; e < E; e++) {
             int a = dev.expStart[e], b = dev.expStart[e + 1];
             while (a < b && dev.slots[a] / mk < t0) a++;
             int z = a;
             while (z < b && dev.slots[z] / mk < t1) z++;
-            int n = z - a;
-            if (n == 0) continue;
-            MatMul.mul(p, w.expGate[e], dev.x, a * H, H, n, dev.g, a * F, F);
-            MatMul.mul(p, w.expUp[e], dev.x, a * H, H, n, dev.u, a * F, F);
-            for (int i = a * F; i < z * F; i++) dev.g[i] = Ops.silu(dev.g[i]) * dev.u[i];
-            MatMul.mul(p, w.expDown[e], dev.g, a * F, F, n, dev.y, a * H, H);
+            if (z == a) continue;
+            dev.ids[m] = e;
+            dev.start[m] = a;
+            dev.count[m++] = z - a;
         }
+        dev.kernels.run(w, dev.ids, dev.start, dev.count, m, dev.x, dev.y, mesh.pool(d), kernel);
     }
 
     @Override

@@ -9,7 +9,7 @@ import java.util.concurrent.locks.LockSupport;
  * token generation (hundreds per token) cost about a microsecond to start rather than a fork/join round trip.
  * A loop started from inside a task runs serially on that thread.
  */
-public final class Parallel {
+public final class Parallel implements AutoCloseable {
     /** The body of a parallel loop: runs task {@code task} (0-based) on worker {@code worker} (0-based, caller is 0). */
     @FunctionalInterface
     public interface Body {
