@@ -109,6 +109,7 @@ final class BenchCommand implements Runnable {
                 o.put("devices", ro.devices);
                 o.put("schedule", ro.schedule);
                 o.put("chunks", ro.backend.chunks());
+                o.put("transport", ro.backend.transport());
                 o.put("device_busy_max_over_mean", mt.busyMaxOverMean());
                 o.put("overlap_fraction", mt.overlapFraction());
                 o.put("intra_node_bytes", ro.backend.bytes().intraNodeBytes());
@@ -133,7 +134,7 @@ final class BenchCommand implements Runnable {
             if (n > 0) System.out.printf("tg roofline: %.1f MB of weights per token at %.0f GB/s = %.1f tokens/s; measured %.0f%% of it%n",
                     bytesPerToken / 1e6, bandwidth, bandwidth * 1e9 / bytesPerToken, 100 * mean(tg) / (bandwidth * 1e9 / bytesPerToken));
             if (ro.backend != null) System.out.printf("mesh: %d devices, %s schedule%s, busiest device %.2fx the mean, %.0f%% of dispatch/combine hidden behind compute, %.1f MB intra-node, %.1f MB inter-node%n",
-                    ro.devices, ro.schedule, ro.backend.schedule() == org.jmoe.parallel.MeshExperts.Schedule.EPS ? " (" + ro.backend.chunks() + " chunks)" : "",
+                    ro.devices, ro.schedule, (ro.backend.pipelined() ? " (" + ro.backend.chunks() + " chunks)" : "") + " over " + ro.backend.transport(),
                     ro.backend.times().busyMaxOverMean(), 100 * ro.backend.times().overlapFraction(),
                     ro.backend.bytes().intraNodeBytes() / 1e6, ro.backend.bytes().interNodeBytes() / 1e6);
             if (c.experts > 0 && st.moeNanos() > 0) System.out.printf("router %s: route (gate GEMM + %s) %.1f ms = %.1f%% of MoE time, experts %.1f ms (all measured runs)%n",

@@ -6,8 +6,8 @@ import org.jmoe.model.Model;
 import org.jmoe.model.ModelConfig;
 import org.jmoe.moe.Placement;
 import org.jmoe.moe.RouterSpec;
-import org.jmoe.parallel.Mesh;
 import org.jmoe.parallel.MeshExperts;
+import org.jmoe.parallel.ParallelExperts;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -38,14 +38,11 @@ final class BenchEpCommand implements Runnable {
     @Option(names = "--placement", paramLabel = "P", defaultValue = "contiguous", description = "contiguous or round-robin (default: ${DEFAULT-VALUE}).")
     String placement;
 
-    @Option(names = "--transport", paramLabel = "T", defaultValue = "local", description = "local (default: ${DEFAULT-VALUE}).")
-    String transport;
+    @Mixin
+    TransportOptions to;
 
     @Option(names = "--schedules", paramLabel = "LIST", defaultValue = "serial,eps", description = "Schedules to compare (default: ${DEFAULT-VALUE}).")
     String schedules;
-
-    @Option(names = "--chunks", paramLabel = "N", defaultValue = "4", description = "Chunks of the eps schedule (default: ${DEFAULT-VALUE}).")
-    int chunks;
 
     @Option(names = "--routers", paramLabel = "SPECS", defaultValue = "native", description = "Router specs to compare (default: ${DEFAULT-VALUE}).")
     String routers;
@@ -66,8 +63,8 @@ final class BenchEpCommand implements Runnable {
     public void run() {
         if (p < 0 || n < 0 || (p == 0 && n == 0)) throw new JmoeException("--n-prompt/--n-gen", "need P >= 0, N >= 0 and not both 0");
         if (r < 1) throw new JmoeException("--repetitions", "must be >= 1, got " + r);
-        if (chunks < 1) throw new JmoeException("--chunks", "must be >= 1, got " + chunks);
-        if (!transport.equals("local")) throw new JmoeException("--transport", "unknown transport '" + transport + "' (this build runs local meshes)");
+        String transport = to.resolved();
+        to.planner();
         List<MeshExperts.Schedule> sched = new ArrayList<>();
         for (String s : schedules.split(",")) {
             sched.add(switch (s.strip()) {
@@ -77,7 +74,7 @@ final class BenchEpCommand implements Runnable {
             });
         }
         List<RouterSpec> specs = RouterSpec.parseList(routers, "--routers");
-        try (Model m = mo.open()) {
+        try (Model m = mo.open(); TransportOptions stages = to) {
             ModelConfig c = m.config();
             if (c.experts == 0) throw new JmoeException(mo.model.toString(), "the model has no experts to place on devices");
             Placement.checkMesh(devices, nodes);
@@ -88,7 +85,8 @@ final class BenchEpCommand implements Runnable {
             List<Map<String, Object>> runs = new ArrayList<>();
             for (RouterSpec spec : specs) {
                 for (MeshExperts.Schedule s : sched) {
-                    try (Mesh mesh = new Mesh(pl, mo.threadCount()); MeshExperts me = new MeshExperts(c, mesh, s, chunks)) {
+                    try {
+                        ParallelExperts me = to.open(m, mo.model, pl, s, mo.threadCount());
                         Forward f = new Forward(m, Math.max(p, n) + 1);
                         f.setRouter(RoutingOptions.router(spec.text(), m, pl, true));
                         f.setExpertBackend(me);
@@ -133,6 +131,8 @@ final class BenchEpCommand implements Runnable {
                         o.put("inter_node_bytes", me.bytes().interNodeBytes());
                         runs.add(o);
                         if (!json) System.err.printf("jmoe: %s / %s done%n", spec.text(), o.get("schedule"));
+                    } finally {
+                        to.release();
                     }
                 }
             }
@@ -142,13 +142,14 @@ final class BenchEpCommand implements Runnable {
                 o.put("threads", mo.threadCount());
                 o.put("nodes", nodes);
                 o.put("placement", pl.name());
+                o.put("transport", transport);
                 o.put("n_prompt", p);
                 o.put("n_gen", n);
                 o.put("runs", runs);
                 System.out.println(Json.write(o));
                 return;
             }
-            System.out.printf("%s on %s, %d threads%n", mo.model.getFileName(), pl, mo.threadCount());
+            System.out.printf("%s on %s over %s, %d threads%n", mo.model.getFileName(), pl, transport, mo.threadCount());
             System.out.println("| router | schedule | pp" + p + " t/s | tg" + n + " t/s | device busy max/mean | overlap | intra-node MB | inter-node MB |");
             System.out.println("|---|---|---|---|---|---|---|---|");
             for (Map<String, Object> o : runs) {

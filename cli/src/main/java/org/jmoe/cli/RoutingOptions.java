@@ -6,12 +6,13 @@ import org.jmoe.model.Model;
 import org.jmoe.model.ModelConfig;
 import org.jmoe.model.Routers;
 import org.jmoe.parallel.BalancedPlacement;
-import org.jmoe.parallel.Mesh;
 import org.jmoe.parallel.MeshExperts;
+import org.jmoe.parallel.ParallelExperts;
 import org.jmoe.moe.Placement;
 import org.jmoe.moe.Router;
 import org.jmoe.moe.RouterSpec;
 import org.jmoe.moe.RoutingStats;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 import java.nio.file.Path;
@@ -42,16 +43,12 @@ final class RoutingOptions {
     @Option(names = "--slots", paramLabel = "S", description = "Expert slots per device for --placement balanced (default: ceil(E/D) + 1: one replica per device).")
     Integer slots;
 
-    @Option(names = "--transport", paramLabel = "T", defaultValue = "local",
-            description = "How devices exchange rows: local (devices are thread groups of this JVM) (default: ${DEFAULT-VALUE}).")
-    String transport;
-
     @Option(names = "--schedule", paramLabel = "S", defaultValue = "serial",
             description = "serial, or eps (EPS-MoE: chunks pipelined, dispatch/combine overlapping compute) (default: ${DEFAULT-VALUE}).")
     String schedule;
 
-    @Option(names = "--chunks", paramLabel = "N", defaultValue = "4", description = "Token chunks of the eps schedule (default: ${DEFAULT-VALUE}).")
-    int chunks;
+    @Mixin
+    TransportOptions to;
 
     @Option(names = "--stats", paramLabel = "FILE", description = "Write per-layer, per-step expert-load statistics as JSON (docs/TRACE.md); draw them with 'jmoe report'.")
     Path stats;
@@ -90,24 +87,17 @@ final class RoutingOptions {
     }
 
     /**
-     * Puts the model's experts on the mesh when it has more than one device (or a non-serial schedule); returns
-     * the backend (null when the experts run on the plain pool). The caller closes it.
+     * Puts the model's experts on the mesh when it has more than one device, a non-serial schedule or worker JVMs;
+     * returns the backend (null when the experts run on the plain pool). {@link #finish} closes it.
      */
-    MeshExperts mesh(Model m, Forward f, Placement p) {
-        if (!transport.equals("local")) {
-            throw new JmoeException("--transport", "unknown transport '" + transport + "' (this build runs local meshes: devices are thread groups of one JVM)");
-        }
+    ParallelExperts mesh(Model m, Path modelPath, Forward f, Placement p) {
         MeshExperts.Schedule s = schedule();
-        if (chunks < 1) throw new JmoeException("--chunks", "must be >= 1, got " + chunks);
-        if (p == null || (devices == 1 && s == MeshExperts.Schedule.SERIAL)) return null;
-        Mesh mesh = new Mesh(p, org.jmoe.tensor.Parallel.global().threads());
-        MeshExperts me = new MeshExperts(m.config(), mesh, s, chunks);
+        to.planner(); // checks --chunks and --transport even when no stage is needed
+        if (p == null || !to.needsStage(devices, s)) return null;
+        ParallelExperts me = to.open(m, modelPath, p, s, org.jmoe.tensor.Parallel.global().threads());
         f.setExpertBackend(me);
-        openMeshes.add(mesh);
         return me;
     }
-
-    private final java.util.List<Mesh> openMeshes = new java.util.ArrayList<>();
 
     /** Builds the router of {@code spec} for {@code m}, warning on stderr when it is not the model's own. */
     static Router router(String spec, Model m, Placement p, boolean quiet) {
@@ -129,7 +119,7 @@ final class RoutingOptions {
         Placement p = placement(c);
         Router r = router(router, m, p, quiet);
         if (r != null) f.setRouter(r);
-        backend = mesh(m, f, p);
+        backend = mesh(m, modelPath, f, p);
         if (stats == null) return null;
         if (c.experts == 0) throw new JmoeException("--stats", "the model has no MoE layers");
         RoutingStats s = newStats(m, modelPath, router, p);
@@ -144,12 +134,12 @@ final class RoutingOptions {
     }
 
     /** The mesh backend {@link #apply} attached, or null. */
-    MeshExperts backend;
+    ParallelExperts backend;
 
     /** Writes the statistics file (if any) and stops the mesh's threads. */
     void finish(RoutingStats s) {
-        for (Mesh mesh : openMeshes) mesh.close();
-        openMeshes.clear();
+        to.close();
+        backend = null;
         if (s != null && stats != null) {
             s.write(stats);
             System.err.printf("jmoe: wrote routing statistics of %d steps to %s (imbalance score %.3f, mean k %.2f)%n",

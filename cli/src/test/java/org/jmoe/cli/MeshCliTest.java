@@ -34,6 +34,41 @@ class MeshCliTest {
     }
 
     @Test
+    void logitsOverLocalWorkerJvmsEqualTheSingleDeviceLogits(@TempDir Path dir) throws Exception {
+        String m = ref("models/qwen3moe.gguf").toString();
+        String ids = RoutingCliTest.TOKENS;
+        CliTest.Run one = run("logits", "-m", m, "--tokens", ids, "-o", dir.resolve("a.json").toString());
+        assertThat(one.code()).as(one.err()).isZero();
+        JsonNode a = new ObjectMapper().readTree(dir.resolve("a.json").toFile()).get("logits");
+        String[][] meshes = {{"--devices", "2", "--local-workers", "2"}, {"--devices", "4", "--local-workers", "2", "--schedule", "eps"},
+                {"--devices", "4", "--local-workers", "2", "--schedule", "eps", "--chunks", "3", "--expert-kernel", "grouped"}};
+        for (String[] mesh : meshes) {
+            Path out = dir.resolve("g.json");
+            String[] args = new String[7 + mesh.length];
+            System.arraycopy(new String[]{"logits", "-m", m, "--tokens", ids, "-o", out.toString()}, 0, args, 0, 7);
+            System.arraycopy(mesh, 0, args, 7, mesh.length);
+            CliTest.Run r = run(args);
+            assertThat(r.code()).as(String.join(" ", mesh) + ": " + r.err()).isZero();
+            // raw float bits on the wire, the same kernels per row in the worker: bit-identical
+            assertThat(new ObjectMapper().readTree(out.toFile()).get("logits")).as(String.join(" ", mesh)).isEqualTo(a);
+        }
+    }
+
+    @Test
+    void benchEpOverWorkerJvmsReportsTheGrpcTransport() throws Exception {
+        CliTest.Run r = run("bench-ep", "-m", ref("models/qwen3moe.gguf").toString(), "--devices", "2", "--local-workers", "2",
+                "--schedules", "serial,eps", "-p", "24", "-n", "2", "-r", "1", "--json");
+        assertThat(r.code()).as(r.err()).isZero();
+        JsonNode o = new ObjectMapper().readTree(r.out());
+        assertThat(o.get("transport").asText()).isEqualTo("grpc");
+        for (JsonNode x : o.get("runs")) {
+            assertThat(x.get("transport").asText()).isEqualTo("grpc");
+            assertThat(x.get("pp_tokens_per_s").asDouble()).isPositive();
+            assertThat(x.get("overlap_fraction").asDouble()).isBetween(0.0, 1.0);
+        }
+    }
+
+    @Test
     void benchEpReportsEveryScheduleAndRouterWithTheDocumentedKeys() throws Exception {
         CliTest.Run r = run("bench-ep", "-m", ref("models/qwen3moe.gguf").toString(), "--devices", "4", "--schedules", "serial,eps",
                 "--routers", "native,moge:groups=4", "-p", "32", "-n", "2", "-r", "1", "--json");
@@ -57,7 +92,10 @@ class MeshCliTest {
         String m = ref("models/qwen3moe.gguf").toString();
         String[][] cases = {{"--devices", "2", "--schedule", "fast"}, {"--devices", "2", "--transport", "carrier-pigeon"},
                 {"--devices", "2", "--placement", "balanced"}, {"--devices", "2", "--chunks", "0", "--schedule", "eps"},
-                {"--devices", "2", "--loads", dir.resolve("x.json").toString()}};
+                {"--devices", "2", "--loads", dir.resolve("x.json").toString()}, {"--devices", "2", "--transport", "grpc"},
+                {"--devices", "4", "--local-workers", "3"}, {"--devices", "2", "--local-workers", "2", "--peers", "127.0.0.1:1"},
+                {"--devices", "2", "--peers", "127.0.0.1:1,127.0.0.1:2", "--deadline", "2000"}, {"--devices", "2", "--peers", "nohost"},
+                {"--devices", "2", "--schedule", "eps", "--chunks", "many"}, {"--devices", "2", "--expert-kernel", "fastest"}};
         for (String[] c : cases) {
             String[] args = new String[7 + c.length];
             String[] head = {"logits", "-m", m, "--tokens", "1,2,3", "-o", dir.resolve("o.json").toString()};

@@ -21,6 +21,11 @@ public final class LocalWorkers implements AutoCloseable {
 
     /** {@code experts.get(k)} is worker k's expert list ({@code 0-7,12}); {@code threads} per worker. */
     public LocalWorkers(Path model, List<String> experts, int threads, long startTimeoutMs) {
+        this(model, experts, threads, startTimeoutMs, "auto");
+    }
+
+    /** As above, the workers running expert kernel {@code kernel} (auto, grouped or dense). */
+    public LocalWorkers(Path model, List<String> experts, int threads, long startTimeoutMs, String kernel) {
         try {
             dir = Files.createTempDirectory("jmoe-workers");
         } catch (IOException e) {
@@ -34,7 +39,7 @@ public final class LocalWorkers implements AutoCloseable {
                 Path portFile = dir.resolve("port" + k), log = dir.resolve("worker" + k + ".log");
                 List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
                         "-XX:+UseParallelGC", "-XX:LoopUnrollLimit=0", "-cp", System.getProperty("java.class.path"), WorkerMain.class.getName(),
-                        "127.0.0.1:0", model.toAbsolutePath().toString(), experts.get(k), portFile.toString(), Integer.toString(threads)));
+                        "127.0.0.1:0", model.toAbsolutePath().toString(), experts.get(k), portFile.toString(), Integer.toString(threads), kernel));
                 procs.add(new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start());
             }
             long deadline = System.currentTimeMillis() + startTimeoutMs;

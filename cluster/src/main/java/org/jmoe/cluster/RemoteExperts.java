@@ -8,11 +8,12 @@ import io.grpc.StatusRuntimeException;
 import io.grpc.netty.shaded.io.grpc.netty.NettyChannelBuilder;
 import io.grpc.stub.ClientCalls;
 import org.jmoe.JmoeException;
-import org.jmoe.model.ExpertBackend;
 import org.jmoe.model.LayerWeights;
 import org.jmoe.model.ModelConfig;
 import org.jmoe.moe.Placement;
 import org.jmoe.moe.RoutingPlan;
+import org.jmoe.parallel.ChunkPlanner;
+import org.jmoe.parallel.ParallelExperts;
 import org.jmoe.parallel.StageTimes;
 import org.jmoe.parallel.TransportStats;
 import org.jmoe.tensor.Parallel;
@@ -34,22 +35,24 @@ import java.util.concurrent.TimeUnit;
  * the next is on the wire. Every call has a deadline; a worker that fails or does not answer fails the step with
  * an error naming it. Results are bit-identical to a single-JVM run (same kernels, raw float bits on the wire).
  */
-public final class RemoteExperts implements ExpertBackend {
+public final class RemoteExperts implements ParallelExperts {
     private final int hidden;
     private final Placement placement;
     private final List<String> addresses;
     private final List<ManagedChannel> channels = new ArrayList<>();
-    private final int chunks;
+    private final ChunkPlanner planner;
+    private final boolean pipelined;
     private final long deadlineMs;
     private final TransportStats bytes = new TransportStats();
     private final StageTimes times;
     private long wireBytes;
 
-    private RemoteExperts(ModelConfig c, Placement placement, List<String> addresses, int chunks, long deadlineMs) {
+    private RemoteExperts(ModelConfig c, Placement placement, List<String> addresses, ChunkPlanner planner, boolean pipelined, long deadlineMs) {
         this.hidden = c.hidden;
         this.placement = placement;
         this.addresses = List.copyOf(addresses);
-        this.chunks = chunks;
+        this.planner = pipelined ? planner : ChunkPlanner.fixed(1);
+        this.pipelined = pipelined;
         this.deadlineMs = deadlineMs;
         this.times = new StageTimes(addresses.size());
     }
@@ -59,10 +62,21 @@ public final class RemoteExperts implements ExpertBackend {
      * its devices (no expert missing, none owned twice), and returns the backend.
      */
     public static RemoteExperts connect(ModelConfig c, Placement placement, List<String> addresses, int chunks, long deadlineMs) {
+        return connect(c, placement, addresses, ChunkPlanner.fixed(chunks), chunks > 1, deadlineMs);
+    }
+
+    /** As above, with the EPS schedule when {@code pipelined} (chunks from {@code planner}), else serial. */
+    public static RemoteExperts connect(ModelConfig c, Placement placement, List<String> addresses, ChunkPlanner planner, boolean pipelined, long deadlineMs) {
         int N = addresses.size(), D = placement.devices();
-        if (chunks < 1) throw new JmoeException("--chunks", "must be >= 1, got " + chunks);
+        if (N == 0) throw new JmoeException("--peers", "no workers given");
         if (D % N != 0) throw new JmoeException("--devices", D + " devices do not split evenly over " + N + " workers");
-        RemoteExperts r = new RemoteExperts(c, placement, addresses, chunks, deadlineMs);
+        if (deadlineMs < 1) throw new JmoeException("--deadline", "must be >= 1 ms, got " + deadlineMs);
+        for (int e = 0; e < placement.experts(); e++) {
+            if (placement.devicesOf(e).length > 1) {
+                throw new JmoeException("--placement", placement.name() + " replicates expert " + e + "; worker JVMs serve each expert once (use --slots with no spare slot, or a local mesh)");
+            }
+        }
+        RemoteExperts r = new RemoteExperts(c, placement, addresses, planner, pipelined, deadlineMs);
         try {
             BitSet seen = new BitSet();
             for (int k = 0; k < N; k++) {
@@ -94,10 +108,17 @@ public final class RemoteExperts implements ExpertBackend {
         }
     }
 
+    @Override
     public TransportStats bytes() { return bytes; }
+    @Override
     public StageTimes times() { return times; }
     public long wireBytes() { return wireBytes; }
-    public int chunks() { return chunks; }
+    @Override
+    public int chunks() { return planner.lastChunks(); }
+    @Override
+    public boolean pipelined() { return pipelined; }
+    @Override
+    public String transport() { return "grpc"; }
 
     private byte[] call(int k, io.grpc.MethodDescriptor<byte[], byte[]> m, byte[] req) {
         return await(k, send(k, m, req));
@@ -135,20 +156,30 @@ public final class RemoteExperts implements ExpertBackend {
             int k = placement.device(e) / per;
             for (int i = 0; i < plan.load(e); i++) slots[k][count[k]++] = plan.slotOf(e, i);
         }
-        int n = Math.max(1, Math.min(chunks, T));
+        int n = planner.chunks(T);
         List<List<ListenableFuture<byte[]>>> inFlight = new ArrayList<>();
         List<int[][]> sent = new ArrayList<>(); // per chunk, per worker: the slots sent in order
-        long[] compute = new long[N];
+        long[] compute = new long[N], comm = new long[N];
+        long[][] sentAt = new long[n][N], doneAt = new long[n][N];
+        long[] first = new long[N], last = new long[N];
         for (int i = 0; i <= n; i++) {
             if (i < n) {
                 int c0 = (int) ((long) T * i / n), c1 = (int) ((long) T * (i + 1) / n);
                 List<ListenableFuture<byte[]>> fs = new ArrayList<>();
                 int[][] chunkSlots = new int[N][];
                 for (int k = 0; k < N; k++) {
+                    long a = System.nanoTime();
                     chunkSlots[k] = chunkRequest(k, slots[k], count[k], c0, c1, mk);
                     byte[] req = encode(layer, chunkSlots[k], plan, xb, k, per);
                     wireBytes += req.length;
-                    fs.add(chunkSlots[k].length == 0 ? null : send(k, ExpertService.COMPUTE, req));
+                    ListenableFuture<byte[]> f = chunkSlots[k].length == 0 ? null : send(k, ExpertService.COMPUTE, req);
+                    if (f != null) {
+                        final long[] done = doneAt[i];
+                        final int kk = k;
+                        f.addListener(() -> done[kk] = System.nanoTime(), com.google.common.util.concurrent.MoreExecutors.directExecutor());
+                    }
+                    sentAt[i][k] = a;
+                    fs.add(f);
                 }
                 inFlight.add(fs);
                 sent.add(chunkSlots);
@@ -160,6 +191,7 @@ public final class RemoteExperts implements ExpertBackend {
                     if (f == null) continue;
                     byte[] resp = await(k, f);
                     wireBytes += resp.length;
+                    if (doneAt[j][k] == 0) doneAt[j][k] = System.nanoTime(); // listener not run yet
                     ExpertWire.Response r = ExpertWire.parseResponse(resp);
                     int[] ss = sent.get(j)[k];
                     if (r.rows() != ss.length || r.hidden() != H) throw new JmoeException("worker " + addresses.get(k), "answered " + r.rows() + " rows, " + ss.length + " were sent");
@@ -167,12 +199,25 @@ public final class RemoteExperts implements ExpertBackend {
                     for (int q = 0; q < ss.length; q++) {
                         System.arraycopy(r.y(), q * H, slotOut, plan.rowOfSlot(ss[q]) * H, H);
                     }
+                    // encode + wire both ways: the round trip less the worker's compute and the time it was still busy
+                    // with the previous chunk (the EPS pipeline's overlap)
+                    long busyBefore = j == 0 || doneAt[j - 1][k] == 0 ? 0 : Math.max(0, doneAt[j - 1][k] - sentAt[j][k]);
+                    comm[k] += Math.max(0, doneAt[j][k] - sentAt[j][k] - r.computeNanos() - busyBefore);
+                    if (first[k] == 0) first[k] = sentAt[j][k];
+                    last[k] = doneAt[j][k];
                 }
             }
         }
         long wall = System.nanoTime() - t0;
-        for (int k = 0; k < N; k++) times.add(k, 0, compute[k], 0, wall);
+        long maxComm = 0, maxComp = 0;
+        for (int k = 0; k < N; k++) {
+            // dispatch and combine halves of the round trip; busy = the worker's span in this layer
+            times.add(k, comm[k] / 2, compute[k], comm[k] - comm[k] / 2, first[k] == 0 ? 0 : Math.min(wall, last[k] - first[k]));
+            maxComm = Math.max(maxComm, comm[k]);
+            maxComp = Math.max(maxComp, compute[k]);
+        }
         times.addLayer(wall);
+        planner.observe(T, maxComm, maxComp);
     }
 
     /** The worker's slots whose tokens are in [c0, c1), grouped by expert (they already are) in token order. */

@@ -1,6 +1,8 @@
 package org.jmoe.cluster;
 
 import org.jmoe.JmoeException;
+import org.jmoe.calibrate.Calibration;
+import org.jmoe.model.ExpertKernels;
 import org.jmoe.model.Model;
 import org.jmoe.model.ModelLoader;
 import org.jmoe.tensor.Parallel;
@@ -10,7 +12,7 @@ import java.nio.file.Path;
 import java.util.BitSet;
 
 /**
- * Starts a worker: {@code WorkerMain HOST:PORT MODEL EXPERTS [PORT_FILE [THREADS]]}; {@code EXPERTS} is a list of
+ * Starts a worker: {@code WorkerMain HOST:PORT MODEL EXPERTS [PORT_FILE [THREADS [KERNEL]]]}; {@code EXPERTS} is a list of
  * ids and ranges ({@code 0-7,12}); with a port file the bound port is written there once the worker listens (how
  * {@link LocalWorkers} learns ports when it asks for port 0). {@code jmoe worker} is the same with flags.
  */
@@ -19,12 +21,14 @@ public final class WorkerMain {
 
     public static void main(String[] args) throws Exception {
         if (args.length < 3) {
-            System.err.println("usage: WorkerMain HOST:PORT MODEL EXPERTS [PORT_FILE [THREADS]]");
+            System.err.println("usage: WorkerMain HOST:PORT MODEL EXPERTS [PORT_FILE [THREADS [KERNEL]]]");
             System.exit(2);
         }
         try {
             if (args.length > 4) Parallel.setGlobalThreads(Integer.parseInt(args[4]));
-            run(args[0], Path.of(args[1]), args[2], args.length > 3 ? Path.of(args[3]) : null);
+            ExpertKernels.setDefaultChoice(ExpertKernels.Choice.parse(args.length > 5 ? args[5] : "auto"));
+            ExpertKernels.setCrossover(Calibration.loadOrDefaults().groupedMinActivePerThread());
+            run(args[0], Path.of(args[1]), args[2], args.length > 3 && !args[3].isEmpty() ? Path.of(args[3]) : null);
         } catch (JmoeException | IllegalArgumentException e) {
             System.err.println("jmoe: " + e.getMessage());
             System.exit(1);

@@ -31,7 +31,7 @@ import java.util.concurrent.Future;
  * <p>Every expert row is computed by the same GEMM kernels with the same accumulation order whatever device,
  * schedule or chunk it lands in, so the layer's output is bit-identical to {@code LocalExperts}.
  */
-public final class MeshExperts implements ExpertBackend {
+public final class MeshExperts implements ParallelExperts {
     /** How dispatch/combine and compute are ordered. */
     public enum Schedule { SERIAL, EPS }
 
@@ -39,7 +39,7 @@ public final class MeshExperts implements ExpertBackend {
     private final Mesh mesh;
     private final Placement placement;
     private final Schedule schedule;
-    private final int chunks;
+    private final ChunkPlanner planner;
     private final TransportStats bytes = new TransportStats();
     private final StageTimes times;
     private final ExecutorService[] comm;
@@ -57,7 +57,11 @@ public final class MeshExperts implements ExpertBackend {
     }
 
     public MeshExperts(ModelConfig c, Mesh mesh, Schedule schedule, int chunks) {
-        if (chunks < 1) throw new JmoeException("--chunks", "must be >= 1, got " + chunks);
+        this(c, mesh, schedule, ChunkPlanner.fixed(chunks));
+    }
+
+    /** With the EPS chunk count from {@code planner} (fixed, or N* = √(C/k) from measured times). */
+    public MeshExperts(ModelConfig c, Mesh mesh, Schedule schedule, ChunkPlanner planner) {
         if (mesh.placement().experts() != c.experts) {
             throw new JmoeException("--devices", "the placement is for " + mesh.placement().experts() + " experts, the model has " + c.experts);
         }
@@ -65,7 +69,7 @@ public final class MeshExperts implements ExpertBackend {
         this.mesh = mesh;
         this.placement = mesh.placement();
         this.schedule = schedule;
-        this.chunks = schedule == Schedule.SERIAL ? 1 : chunks;
+        this.planner = schedule == Schedule.SERIAL ? ChunkPlanner.fixed(1) : planner;
         this.times = new StageTimes(mesh.devices());
         this.devs = new Device[mesh.devices()];
         this.comm = new ExecutorService[mesh.devices()];
@@ -86,14 +90,20 @@ public final class MeshExperts implements ExpertBackend {
     public TransportStats bytes() { return bytes; }
     public StageTimes times() { return times; }
     public Schedule schedule() { return schedule; }
-    public int chunks() { return chunks; }
+    @Override
+    public int chunks() { return planner.lastChunks(); }
+    @Override
+    public boolean pipelined() { return schedule == Schedule.EPS; }
+    @Override
+    public String transport() { return "local"; }
 
     @Override
     public void compute(int layer, LayerWeights w, RoutingPlan plan, float[] xb, float[] slotOut, Parallel ignored) {
         long t0 = System.nanoTime();
         assign(plan);
         int T = plan.tokens();
-        int n = Math.min(chunks, Math.max(1, T));
+        int n = planner.chunks(T);
+        long[] comm = new long[devs.length], comp = new long[devs.length];
         mesh.onEveryDevice(d -> {
             long start = System.nanoTime();
             Device dev = devs[d];
@@ -107,15 +117,22 @@ public final class MeshExperts implements ExpertBackend {
                 scatter(d, plan, slotOut, 0, T);
                 long e = System.nanoTime();
                 times.add(d, b - a, c - b, e - c, e - start);
+                comm[d] = (b - a) + (e - c);
+                comp[d] = c - b;
             } else {
-                pipeline(d, w, plan, xb, slotOut, n, T, start);
+                long[] cc = pipeline(d, w, plan, xb, slotOut, n, T, start);
+                comm[d] = cc[0];
+                comp[d] = cc[1];
             }
         });
         times.addLayer(System.nanoTime() - t0);
+        long maxComm = 0, maxComp = 0;
+        for (int d = 0; d < devs.length; d++) { maxComm = Math.max(maxComm, comm[d]); maxComp = Math.max(maxComp, comp[d]); }
+        planner.observe(T, maxComm, maxComp);
     }
 
     /** EPS: gather(i+1) and scatter(i−1) on the device's communication thread while chunk i computes. */
-    private void pipeline(int d, LayerWeights w, RoutingPlan plan, float[] xb, float[] slotOut, int n, int T, long start) {
+    private long[] pipeline(int d, LayerWeights w, RoutingPlan plan, float[] xb, float[] slotOut, int n, int T, long start) {
         long[] comms = new long[2];
         Future<?> next = comm[d].submit(() -> timed(comms, 0, () -> gather(d, plan, xb, 0, T / n)));
         long compute = 0;
@@ -134,6 +151,7 @@ public final class MeshExperts implements ExpertBackend {
             if (i == n - 1) await(s);
         }
         times.add(d, comms[0], compute, comms[1], System.nanoTime() - start);
+        return new long[]{comms[0] + comms[1], compute};
     }
 
     private static void timed(long[] acc, int i, Runnable r) {
