@@ -18,14 +18,40 @@ public final class ExpertService {
     public static final String NAME = "jmoe.Experts";
     /** Largest message either side accepts (rows x hidden x 4 bytes of one layer's dispatch to one worker). */
     public static final int MAX_MESSAGE = 1 << 30;
+    /** HTTP/2 flow-control window: large, so a layer's rows stream without waiting on window updates. */
+    public static final int FLOW_WINDOW = 32 << 20;
+
+    /** A message gRPC can size up front and write in one piece (no chunked copy through a stream). */
+    private static final class Bytes extends ByteArrayInputStream implements io.grpc.KnownLength, io.grpc.Drainable {
+        Bytes(byte[] b) { super(b); }
+
+        @Override
+        public int drainTo(java.io.OutputStream target) throws IOException {
+            int n = count - pos;
+            target.write(buf, pos, n);
+            pos = count;
+            return n;
+        }
+    }
 
     static final MethodDescriptor.Marshaller<byte[]> BYTES = new MethodDescriptor.Marshaller<>() {
         @Override
-        public InputStream stream(byte[] value) { return new ByteArrayInputStream(value); }
+        public InputStream stream(byte[] value) { return new Bytes(value); }
 
         @Override
         public byte[] parse(InputStream stream) {
             try {
+                if (stream instanceof io.grpc.KnownLength k) {
+                    int n = k.available();
+                    byte[] b = new byte[n];
+                    int at = 0;
+                    while (at < n) {
+                        int r = stream.read(b, at, n - at);
+                        if (r < 0) throw new IOException("message ended after " + at + " of " + n + " bytes");
+                        at += r;
+                    }
+                    return b;
+                }
                 return stream.readAllBytes();
             } catch (IOException e) {
                 throw new UncheckedIOException(e);
@@ -39,5 +65,10 @@ public final class ExpertService {
 
     public static final MethodDescriptor<byte[], byte[]> INFO = MethodDescriptor.<byte[], byte[]>newBuilder()
             .setType(MethodDescriptor.MethodType.UNARY).setFullMethodName(MethodDescriptor.generateFullMethodName(NAME, "Info"))
+            .setRequestMarshaller(BYTES).setResponseMarshaller(BYTES).build();
+
+    /** Returns the request unchanged: a liveness probe, and how {@code jmoe calibrate} measures the link. */
+    public static final MethodDescriptor<byte[], byte[]> ECHO = MethodDescriptor.<byte[], byte[]>newBuilder()
+            .setType(MethodDescriptor.MethodType.UNARY).setFullMethodName(MethodDescriptor.generateFullMethodName(NAME, "Echo"))
             .setRequestMarshaller(BYTES).setResponseMarshaller(BYTES).build();
 }

@@ -82,7 +82,7 @@ public final class RemoteExperts implements ParallelExperts {
             for (int k = 0; k < N; k++) {
                 String[] hp = Peers.hostPort(addresses.get(k), "--peers");
                 ManagedChannel ch = NettyChannelBuilder.forAddress(hp[0], Integer.parseInt(hp[1])).usePlaintext()
-                        .maxInboundMessageSize(ExpertService.MAX_MESSAGE).build();
+                        .maxInboundMessageSize(ExpertService.MAX_MESSAGE).flowControlWindow(ExpertService.FLOW_WINDOW).build();
                 r.channels.add(ch);
                 ExpertWire.Info info = ExpertWire.parseInfo(r.call(k, ExpertService.INFO, new byte[0]));
                 if (info.hidden() != c.hidden || info.experts() != c.experts || info.layers() != c.layers || info.expertFfn() != c.expertFfn) {

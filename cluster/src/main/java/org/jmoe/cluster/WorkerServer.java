@@ -54,13 +54,17 @@ public final class WorkerServer implements AutoCloseable {
                         obs.onError(Status.INTERNAL.withDescription(e.toString()).asRuntimeException());
                     }
                 }))
+                .addMethod(ExpertService.ECHO, ServerCalls.asyncUnaryCall((req, obs) -> {
+                    obs.onNext(req);
+                    obs.onCompleted();
+                }))
                 .addMethod(ExpertService.INFO, ServerCalls.asyncUnaryCall((req, obs) -> {
                     obs.onNext(ExpertWire.info(info()));
                     obs.onCompleted();
                 }))
                 .build();
         try {
-            this.server = NettyServerBuilder.forAddress(new InetSocketAddress(host, port)).maxInboundMessageSize(ExpertService.MAX_MESSAGE)
+            this.server = NettyServerBuilder.forAddress(new InetSocketAddress(host, port)).maxInboundMessageSize(ExpertService.MAX_MESSAGE).flowControlWindow(ExpertService.FLOW_WINDOW)
                     .executor(compute).addService(def).build().start();
         } catch (IOException e) {
             throw new JmoeException("--listen", "cannot listen on " + host + ":" + port + ": " + e.getMessage());

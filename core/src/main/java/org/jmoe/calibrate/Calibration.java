@@ -54,8 +54,10 @@ public record Calibration(double peakGflopsF32, double gemmGflopsF32, double mem
         return new Calibration(86, 55, 25, mv, 2.0, tr, 60, 2, MAPPER.createObjectNode().put("format", FORMAT).put("source", "defaults"));
     }
 
-    /** The default file: {@code $JMOE_CALIBRATION}, else {@code ~/.cache/jmoe/calibration.json}. */
+    /** The default file: {@code $JMOE_CALIBRATION} (or {@code -Djmoe.calibration}), else {@code ~/.cache/jmoe/calibration.json}. */
     public static Path defaultPath() {
+        String prop = System.getProperty("jmoe.calibration");
+        if (prop != null && !prop.isBlank()) return Path.of(prop);
         String env = System.getenv("JMOE_CALIBRATION");
         if (env != null && !env.isBlank()) return Path.of(env);
         return Path.of(System.getProperty("user.home"), ".cache", "jmoe", "calibration.json");

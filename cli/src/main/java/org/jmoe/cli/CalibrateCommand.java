@@ -1,0 +1,203 @@
+package org.jmoe.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import org.jmoe.JmoeException;
+import org.jmoe.calibrate.Calibration;
+import org.jmoe.calibrate.MachineProbe;
+import org.jmoe.cluster.LoopbackProbe;
+import org.jmoe.model.LayerWeights;
+import org.jmoe.model.Model;
+import org.jmoe.model.ModelConfig;
+import org.jmoe.model.ModelLoader;
+import org.jmoe.tensor.DType;
+import org.jmoe.tensor.Parallel;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+
+/**
+ * {@code jmoe calibrate}: measures this machine into the calibration file (docs/CALIBRATION.md) that the expert
+ * kernel choice, the EPS chunk planner and the simulator's {@code local-cpu} profile read.
+ */
+@Command(name = "calibrate", mixinStandardHelpOptions = true,
+        description = {"Measure this machine (FMA peak, GEMM, memory and matrix-vector bandwidth, expert kernel crossover, "
+                + "transports, EPS chunk overhead) into the calibration file the scheduler and simulator read.",
+                "Default file: $JMOE_CALIBRATION, else ~/.cache/jmoe/calibration.json."})
+final class CalibrateCommand implements Runnable {
+    @Option(names = "--out", paramLabel = "FILE", description = "Where to write (default: $JMOE_CALIBRATION, else ~/.cache/jmoe/calibration.json).")
+    Path out;
+
+    @Option(names = {"-t", "--threads"}, paramLabel = "N", description = "Threads (default: all cores).")
+    Integer threads;
+
+    @Option(names = {"-m", "--model"}, paramLabel = "PATH", description = "Sweep the expert kernels on this model's first MoE layer (default: a synthetic layer of 64 experts, 1024 x 512, top-8).")
+    Path model;
+
+    @Option(names = "--dtype", paramLabel = "TYPE", defaultValue = "Q8_0", description = "Dtype of the synthetic expert layer (default: ${DEFAULT-VALUE}).")
+    String dtype;
+
+    @Option(names = "--quick", description = "Smaller sizes and fewer repetitions (seconds; rougher figures).")
+    boolean quick;
+
+    @Option(names = "--json", description = "Print the file's JSON instead of a table.")
+    boolean json;
+
+    @Option(names = "--verbose", description = "Print stack traces on errors.")
+    boolean verbose;
+
+    private static final String[] MATVEC_TYPES = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"};
+
+    @Override
+    public void run() {
+        if (threads != null) {
+            if (threads < 1 || threads > 1024) throw new JmoeException("--threads", "must be between 1 and 1024, got " + threads);
+            Parallel.setGlobalThreads(threads);
+        }
+        DType synthType = DType.parse(dtype);
+        Path file = out != null ? out : Calibration.defaultPath();
+        if (Files.isDirectory(file)) throw new JmoeException(file.toString(), "is a directory; --out takes a file name");
+        Parallel pool = Parallel.global();
+        ObjectMapper om = new ObjectMapper();
+        ObjectNode o = om.createObjectNode();
+        o.put("format", Calibration.FORMAT);
+        o.put("created", Instant.now().truncatedTo(ChronoUnit.SECONDS).toString());
+        ObjectNode machine = o.putObject("machine");
+        machine.put("cpu", cpuName());
+        machine.put("cores", Runtime.getRuntime().availableProcessors());
+        machine.put("os", System.getProperty("os.name") + " " + System.getProperty("os.arch"));
+        machine.put("java", System.getProperty("java.version"));
+        o.put("threads", pool.threads());
+        o.put("quick", quick);
+        MachineProbe probe = new MachineProbe(pool, quick);
+        Model m = null;
+        try {
+            step("FMA peak");
+            o.put("peak_gflops_f32", round(probe.peakGflopsF32()));
+            step("F32 GEMM");
+            o.put("gemm_gflops_f32", round(probe.gemmGflopsF32()));
+            step("memory bandwidth");
+            o.put("memory_bandwidth_gbs", round(probe.memoryBandwidthGbs()));
+            ObjectNode mv = o.putObject("matvec_gbs");
+            for (String t : MATVEC_TYPES) {
+                step("matrix-vector " + t);
+                mv.put(t, round(probe.matvecGbs(DType.parse(t))));
+            }
+            step("transports");
+            double handOff = probe.handOffLatencyUs();
+            ObjectNode tr = o.putObject("transport");
+            ObjectNode local = tr.putObject("local");
+            local.put("latency_us", round(handOff));
+            local.put("bandwidth_gbs", round(probe.copyGbs()));
+            LoopbackProbe.Result g = LoopbackProbe.measure(quick);
+            ObjectNode grpc = tr.putObject("grpc");
+            grpc.put("latency_us", round(g.latencyUs()));
+            grpc.put("bandwidth_gbs", round(g.bandwidthGbs()));
+            grpc.put("note", "loopback: an upper bound for workers on other hosts");
+
+            step("expert kernels");
+            LayerWeights w;
+            int hidden, ffn, experts, k;
+            ObjectNode ek = o.putObject("expert_kernels");
+            if (model != null) {
+                m = ModelLoader.load(model);
+                ModelConfig c = m.config();
+                if (c.experts == 0) throw new JmoeException(model.toString(), "the model has no experts to calibrate on");
+                int layer = 0;
+                while (!c.isMoeLayer(layer)) layer++;
+                w = m.layer(layer);
+                hidden = c.hidden;
+                ffn = c.expertFfn;
+                experts = c.experts;
+                k = c.expertsUsed;
+                ek.put("source", model.toString() + " layer " + layer);
+                ek.put("dtype", w.expGate[0].type().name());
+            } else {
+                hidden = quick ? 512 : 1024;
+                ffn = quick ? 256 : 512;
+                experts = 64;
+                k = 8;
+                w = probe.syntheticExperts(synthType, experts, hidden, ffn);
+                ek.put("source", "synthetic");
+                ek.put("dtype", synthType.name());
+            }
+            ek.put("experts", experts);
+            ek.put("top_k", k);
+            ek.put("hidden", hidden);
+            ek.put("ffn", ffn);
+            ek.put("threads", pool.threads());
+            MachineProbe.KernelSweep sweep = probe.expertKernels(w, hidden, ffn, experts, k);
+            ArrayNode pts = ek.putArray("points");
+            for (MachineProbe.KernelPoint p : sweep.points()) {
+                ObjectNode q = pts.addObject();
+                q.put("tokens", p.tokens());
+                q.put("top_k", p.topK());
+                q.put("active_experts", p.activeExperts());
+                q.put("active_per_thread", round(p.activePerThread()));
+                q.put("grouped_ms", round(p.groupedMs()));
+                q.put("dense_ms", round(p.denseMs()));
+            }
+            ek.put("grouped_min_active_per_thread", round(sweep.groupedMinActivePerThread()));
+            step("EPS chunk overhead");
+            o.put("eps_chunk_overhead_us", round(probe.epsChunkOverheadUs(w, hidden, ffn, experts, k, handOff)));
+        } finally {
+            if (m != null) m.close();
+            probe.close();
+        }
+        Calibration.write(file, o);
+        if (json) {
+            System.out.println(Json.write(o));
+            return;
+        }
+        print(o, file);
+    }
+
+    private void step(String what) {
+        if (!json) System.err.println("jmoe: calibrate: " + what);
+    }
+
+    private static void print(ObjectNode o, Path file) {
+        System.out.printf("%s, %d threads, Java %s%n", o.path("machine").path("cpu").asText(), o.path("threads").asInt(), o.path("machine").path("java").asText());
+        System.out.printf("| measure | value |%n|---|---|%n");
+        System.out.printf("| FMA peak | %.1f GFLOP/s |%n", o.path("peak_gflops_f32").asDouble());
+        System.out.printf("| F32 GEMM | %.1f GFLOP/s (%.0f%% of peak) |%n", o.path("gemm_gflops_f32").asDouble(), 100 * o.path("gemm_gflops_f32").asDouble() / o.path("peak_gflops_f32").asDouble());
+        System.out.printf("| memory read | %.1f GB/s |%n", o.path("memory_bandwidth_gbs").asDouble());
+        o.path("matvec_gbs").fields().forEachRemaining(e -> System.out.printf("| matvec %s | %.1f GB/s |%n", e.getKey(), e.getValue().asDouble()));
+        o.path("transport").fields().forEachRemaining(e -> System.out.printf("| transport %s | %.1f us, %.2f GB/s |%n", e.getKey(),
+                e.getValue().path("latency_us").asDouble(), e.getValue().path("bandwidth_gbs").asDouble()));
+        var ek = o.path("expert_kernels");
+        System.out.printf("| expert kernels (%s %s, %d experts %dx%d, top-%d) | grouped from %.2f active experts per thread |%n", ek.path("source").asText(),
+                ek.path("dtype").asText(), ek.path("experts").asInt(), ek.path("hidden").asInt(), ek.path("ffn").asInt(), ek.path("top_k").asInt(),
+                ek.path("grouped_min_active_per_thread").asDouble());
+        System.out.printf("| EPS chunk overhead k | %.0f us |%n", o.path("eps_chunk_overhead_us").asDouble());
+        System.out.println();
+        System.out.println("| tokens | top-k | active experts | per thread | grouped ms | dense ms |");
+        System.out.println("|---|---|---|---|---|---|");
+        for (var p : ek.path("points")) {
+            System.out.printf("| %d | %d | %d | %.2f | %.3f | %.3f |%n", p.path("tokens").asInt(), p.path("top_k").asInt(), p.path("active_experts").asInt(), p.path("active_per_thread").asDouble(),
+                    p.path("grouped_ms").asDouble(), p.path("dense_ms").asDouble());
+        }
+        System.err.println("jmoe: wrote " + file);
+    }
+
+    private static double round(double v) {
+        return Math.round(v * 1000) / 1000.0;
+    }
+
+    private static String cpuName() {
+        try {
+            for (String l : Files.readAllLines(Path.of("/proc/cpuinfo"))) {
+                if (l.startsWith("model name")) return l.substring(l.indexOf(':') + 1).strip();
+            }
+        } catch (IOException | RuntimeException ignored) {
+            // not Linux: fall through
+        }
+        return System.getProperty("os.arch");
+    }
+}

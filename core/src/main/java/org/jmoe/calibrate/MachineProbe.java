@@ -1,0 +1,296 @@
+package org.jmoe.calibrate;
+
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+import org.jmoe.format.RowEncoder;
+import org.jmoe.model.ExpertKernels;
+import org.jmoe.model.LayerWeights;
+import org.jmoe.tensor.DType;
+import org.jmoe.tensor.MatMul;
+import org.jmoe.tensor.Parallel;
+import org.jmoe.tensor.Tensor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+
+/**
+ * The measurements behind {@code jmoe calibrate}, each the best of a few repetitions on this JVM's pool:
+ * register-resident FMA peak, the engine's F32 GEMM, streaming read bandwidth, matrix-vector bandwidth per
+ * dtype, in-process copy bandwidth and hand-off latency, the grouped-vs-dense expert kernel sweep and the EPS
+ * per-chunk overhead.
+ */
+public final class MachineProbe {
+    private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    private final Parallel pool;
+    private final boolean quick;
+    private final Arena arena = Arena.ofShared();
+
+    /** {@code quick}: smaller sizes and fewer repetitions (seconds, for tests); the figures are rougher. */
+    public MachineProbe(Parallel pool, boolean quick) {
+        this.pool = pool;
+        this.quick = quick;
+    }
+
+    private int reps() { return quick ? 2 : 5; }
+
+    /** Best wall time of {@code reps} runs after warming up (at least 3 runs and 150 ms: the JIT compiles the kernels), in nanoseconds. */
+    static long best(int reps, Runnable r) {
+        long warm = System.nanoTime();
+        for (int i = 0; i < 3 || (i < 1000 && System.nanoTime() - warm < 150_000_000L); i++) r.run();
+        long best = Long.MAX_VALUE;
+        for (int i = 0; i < reps; i++) {
+            long t = System.nanoTime();
+            r.run();
+            best = Math.min(best, System.nanoTime() - t);
+        }
+        return Math.max(1, best);
+    }
+
+    /** GFLOP/s of independent FMA chains held in registers, all threads. */
+    public double peakGflopsF32() {
+        final int iters = quick ? 2_000_000 : 20_000_000;
+        float[] sink = new float[pool.threads()];
+        long ns = best(reps(), () -> pool.forEach(pool.threads(), (task, w) -> sink[task] = fmaChains(iters)));
+        double flops = 2.0 * F.length() * 8 * iters * pool.threads();
+        return flops / ns;
+    }
+
+    /** Eight independent accumulators: enough to cover FMA latency × throughput on current x86 and ARM cores. */
+    private static float fmaChains(int iters) {
+        FloatVector m = FloatVector.broadcast(F, 0.999999f), a = FloatVector.broadcast(F, 1e-7f);
+        FloatVector c0 = FloatVector.broadcast(F, 1), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0, c6 = c0, c7 = c0;
+        for (int i = 0; i < iters; i++) {
+            c0 = c0.fma(m, a); c1 = c1.fma(m, a); c2 = c2.fma(m, a); c3 = c3.fma(m, a);
+            c4 = c4.fma(m, a); c5 = c5.fma(m, a); c6 = c6.fma(m, a); c7 = c7.fma(m, a);
+        }
+        return c0.add(c1).add(c2).add(c3).add(c4).add(c5).add(c6).add(c7).reduceLanes(VectorOperators.ADD);
+    }
+
+    /** A random weight matrix of {@code rows x cols} in {@code type}, off-heap. */
+    public Tensor randomWeight(DType type, int rows, int cols, long seed) {
+        RowEncoder enc = RowEncoder.of(type);
+        long rowBytes = type.bytesFor(cols);
+        MemorySegment seg = arena.allocate(rowBytes * rows, 64);
+        SplittableRandom r = new SplittableRandom(seed);
+        // encode a few distinct rows and repeat them: the kernels' speed does not depend on the values
+        int distinct = Math.min(rows, 64);
+        byte[][] enc64 = new byte[distinct][(int) rowBytes];
+        float[] row = new float[cols];
+        for (int i = 0; i < distinct; i++) {
+            for (int k = 0; k < cols; k++) row[k] = (float) (r.nextGaussian() * 0.05);
+            enc.encode(row, enc64[i]);
+        }
+        for (int i = 0; i < rows; i++) MemorySegment.copy(MemorySegment.ofArray(enc64[i % distinct]), 0, seg, i * rowBytes, rowBytes);
+        return new Tensor("calibrate." + type, type, new long[]{cols, rows}, seg);
+    }
+
+    /** A layer of {@code experts} random SwiGLU experts ({@code hidden} x {@code ffn}) in {@code type}, off-heap. */
+    public LayerWeights syntheticExperts(DType type, int experts, int hidden, int ffn) {
+        LayerWeights w = new LayerWeights();
+        w.expGate = new Tensor[experts];
+        w.expUp = new Tensor[experts];
+        w.expDown = new Tensor[experts];
+        for (int e = 0; e < experts; e++) {
+            w.expGate[e] = randomWeight(type, ffn, hidden, 3L * e);
+            w.expUp[e] = randomWeight(type, ffn, hidden, 3L * e + 1);
+            w.expDown[e] = randomWeight(type, hidden, ffn, 3L * e + 2);
+        }
+        return w;
+    }
+
+    /** GFLOP/s of the engine's F32 GEMM on a prefill-shaped product (2048 x 2048 weights, 128 tokens). */
+    public double gemmGflopsF32() {
+        int n = quick ? 1024 : 2048, T = quick ? 64 : 128;
+        Tensor w = randomWeight(DType.F32, n, n, 1);
+        float[] x = randomFloats(T * n, 2), y = new float[T * n];
+        long ns = best(reps(), () -> MatMul.mul(pool, w, x, 0, n, T, y, 0, n));
+        return 2.0 * n * n * T / ns;
+    }
+
+    /** GB/s of a vectorised streaming read (sum) of a buffer far larger than the caches, all threads. */
+    public double memoryBandwidthGbs() {
+        long bytes = quick ? 64L << 20 : 512L << 20;
+        MemorySegment seg = arena.allocate(bytes, 64);
+        seg.fill((byte) 1);
+        int parts = pool.threads();
+        float[] sink = new float[parts];
+        long ns = best(reps(), () -> pool.forEach(parts, (task, w) -> {
+            long a = bytes * task / parts / 64 * 64, b = bytes * (task + 1) / parts / 64 * 64;
+            FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
+            int step = F.vectorByteSize();
+            for (long o = a; o + 2L * step <= b; o += 2L * step) {
+                acc0 = acc0.add(FloatVector.fromMemorySegment(F, seg, o, ByteOrder.LITTLE_ENDIAN));
+                acc1 = acc1.add(FloatVector.fromMemorySegment(F, seg, o + step, ByteOrder.LITTLE_ENDIAN));
+            }
+            sink[task] = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+        }));
+        return (double) bytes / ns;
+    }
+
+    /** Weight GB/s of the engine's matrix-vector product (one token) for {@code type}, all threads. */
+    public double matvecGbs(DType type) {
+        int cols = 4096;
+        long target = quick ? 32L << 20 : 256L << 20;
+        int rows = (int) Math.max(256, target / type.bytesFor(cols));
+        Tensor w = randomWeight(type, rows, cols, 3);
+        float[] x = randomFloats(cols, 4), y = new float[rows];
+        long ns = best(reps() * 2, () -> MatMul.mul(pool, w, x, 0, cols, 1, y, 0, rows));
+        return (double) w.byteSize() / ns;
+    }
+
+    /** In-process copy bandwidth, GB/s (bytes copied once per second). */
+    public double copyGbs() {
+        int n = quick ? 4 << 20 : 32 << 20;
+        float[] a = randomFloats(n, 5), b = new float[n];
+        long ns = best(reps(), () -> System.arraycopy(a, 0, b, 0, n));
+        return 4.0 * n / ns;
+    }
+
+    /** Median round trip of handing a task to another thread and waiting for it, microseconds. */
+    public double handOffLatencyUs() {
+        ExecutorService ex = Executors.newSingleThreadExecutor(r -> {
+            Thread t = new Thread(r, "jmoe-calibrate-handoff");
+            t.setDaemon(true);
+            return t;
+        });
+        try {
+            int n = quick ? 200 : 2000;
+            long[] t = new long[n];
+            for (int i = 0; i < n; i++) {
+                long a = System.nanoTime();
+                Future<?> f = ex.submit(() -> { });
+                f.get();
+                t[i] = System.nanoTime() - a;
+            }
+            Arrays.sort(t);
+            return Math.max(0.1, t[n / 2] / 1e3);
+        } catch (Exception e) {
+            throw new IllegalStateException("hand-off probe failed", e);
+        } finally {
+            ex.shutdownNow();
+        }
+    }
+
+    /** One point of the expert kernel sweep. */
+    public record KernelPoint(int tokens, int topK, int activeExperts, double activePerThread, double groupedMs, double denseMs) { }
+
+    /** The sweep and the crossover it implies. */
+    public record KernelSweep(List<KernelPoint> points, double groupedMinActivePerThread) { }
+
+    /**
+     * Times grouped and dense expert kernels on {@code w} ({@code experts} experts of {@code hidden} x {@code ffn},
+     * each token routed to {@code k} distinct random experts) for growing batches; the crossover is the smallest
+     * active-experts-per-thread from which grouped is at least as fast at every larger point.
+     */
+    public KernelSweep expertKernels(LayerWeights w, int hidden, int ffn, int experts, int k) {
+        List<KernelPoint> pts = new ArrayList<>();
+        int[] sizes = quick ? new int[]{1, 4, 16, 64} : new int[]{1, 2, 4, 8, 16, 32, 64, 128, 256};
+        SplittableRandom r = new SplittableRandom(7);
+        // one token routed to 1, 2, 4.. experts, then growing batches at the model's k
+        List<int[]> cases = new ArrayList<>();
+        for (int kk = 1; kk < k; kk *= 2) cases.add(new int[]{1, kk});
+        for (int T : sizes) cases.add(new int[]{T, k});
+        for (int[] cs : cases) {
+            int T = cs[0];
+            Routed rt = route(T, experts, cs[1], r);
+            float[] x = randomFloats(rt.rows * hidden, 8), y = new float[rt.rows * hidden];
+            ExpertKernels kern = new ExpertKernels(hidden, ffn);
+            long g = best(reps(), () -> kern.run(w, rt.ids, rt.start, rt.count, rt.n, x, y, pool, ExpertKernels.Choice.GROUPED));
+            long d = best(reps(), () -> kern.run(w, rt.ids, rt.start, rt.count, rt.n, x, y, pool, ExpertKernels.Choice.DENSE));
+            pts.add(new KernelPoint(T, cs[1], rt.n, (double) rt.n / pool.threads(), g / 1e6, d / 1e6));
+        }
+        return new KernelSweep(pts, crossover(pts, pool.threads()));
+    }
+
+    /** The smallest active-per-thread from which grouped wins (or ties) at every larger point. */
+    static double crossover(List<KernelPoint> pts, int threads) {
+        if (threads == 1) return 2.0; // nothing to group over; the documented default
+        List<KernelPoint> s = new ArrayList<>(pts);
+        s.sort((a, b) -> Double.compare(a.activePerThread(), b.activePerThread()));
+        double x = 2 * s.getLast().activePerThread(); // grouped never wins: beyond anything measured
+        for (int i = s.size() - 1; i >= 0; i--) {
+            if (s.get(i).groupedMs() <= s.get(i).denseMs()) x = s.get(i).activePerThread();
+            else break;
+        }
+        return Math.max(x, 1.0 / threads);
+    }
+
+    /**
+     * The EPS per-chunk overhead k, microseconds: the extra time of running a batch as 8 chunks instead of one
+     * (thinner GEMMs re-reading the weights, one more fork/join per projection) per added chunk, plus one
+     * hand-off to the communication thread.
+     */
+    public double epsChunkOverheadUs(LayerWeights w, int hidden, int ffn, int experts, int k, double handOffUs) {
+        int T = quick ? 64 : 256, N = 8;
+        SplittableRandom r = new SplittableRandom(9);
+        int[][] tokenExperts = new int[T][];
+        for (int t = 0; t < T; t++) tokenExperts[t] = distinct(experts, k, r);
+        Routed whole = group(tokenExperts, 0, T, experts);
+        Routed[] parts = new Routed[N];
+        for (int i = 0; i < N; i++) parts[i] = group(tokenExperts, T * i / N, T * (i + 1) / N, experts);
+        float[] x = randomFloats(T * k * hidden, 10), y = new float[T * k * hidden];
+        ExpertKernels kern = new ExpertKernels(hidden, ffn);
+        ExpertKernels.Choice c = ExpertKernels.defaultChoice();
+        long one = best(reps(), () -> kern.run(w, whole.ids, whole.start, whole.count, whole.n, x, y, pool, c));
+        long many = best(reps(), () -> {
+            for (Routed p : parts) kern.run(w, p.ids, p.start, p.count, p.n, x, y, pool, c);
+        });
+        return Math.max(1.0, (many - one) / 1e3 / (N - 1)) + handOffUs;
+    }
+
+    private record Routed(int[] ids, int[] start, int[] count, int n, int rows) { }
+
+    private static Routed route(int T, int experts, int k, SplittableRandom r) {
+        int[][] te = new int[T][];
+        for (int t = 0; t < T; t++) te[t] = distinct(experts, k, r);
+        return group(te, 0, T, experts);
+    }
+
+    private static Routed group(int[][] te, int t0, int t1, int experts) {
+        int[] load = new int[experts];
+        for (int t = t0; t < t1; t++) for (int e : te[t]) load[e]++;
+        int n = 0, rows = 0;
+        int[] ids = new int[experts], start = new int[experts], count = new int[experts];
+        for (int e = 0; e < experts; e++) {
+            if (load[e] == 0) continue;
+            ids[n] = e;
+            start[n] = rows;
+            count[n++] = load[e];
+            rows += load[e];
+        }
+        return new Routed(ids, start, count, n, rows);
+    }
+
+    private static int[] distinct(int experts, int k, SplittableRandom r) {
+        int[] out = new int[Math.min(k, experts)];
+        boolean[] used = new boolean[experts];
+        for (int i = 0; i < out.length; i++) {
+            int e;
+            do e = r.nextInt(experts); while (used[e]);
+            used[e] = true;
+            out[i] = e;
+        }
+        return out;
+    }
+
+    private static float[] randomFloats(int n, long seed) {
+        SplittableRandom r = new SplittableRandom(seed);
+        float[] a = new float[n];
+        for (int i = 0; i < n; i++) a[i] = (float) r.nextGaussian();
+        return a;
+    }
+
+    /** Frees the probe's off-heap buffers. */
+    public void close() {
+        arena.close();
+    }
+}
