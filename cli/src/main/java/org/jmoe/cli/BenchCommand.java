@@ -110,6 +110,7 @@ final class BenchCommand implements Runnable {
                 o.put("schedule", ro.schedule);
                 o.put("chunks", ro.backend.chunks());
                 o.put("transport", ro.backend.transport());
+                o.put("stage_times", RoutingOptions.stageTimes(ro.backend, f));
                 o.put("device_busy_max_over_mean", mt.busyMaxOverMean());
                 o.put("overlap_fraction", mt.overlapFraction());
                 o.put("intra_node_bytes", ro.backend.bytes().intraNodeBytes());

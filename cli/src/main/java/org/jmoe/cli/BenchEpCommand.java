@@ -56,6 +56,9 @@ final class BenchEpCommand implements Runnable {
     @Option(names = {"-r", "--repetitions"}, paramLabel = "R", defaultValue = "3", description = "Repetitions after one warm-up (default: ${DEFAULT-VALUE}).")
     int r;
 
+    @Option(names = "--warmup", paramLabel = "W", defaultValue = "1", description = "Unmeasured runs before the repetitions (worker JVMs compile their kernels in the first) (default: ${DEFAULT-VALUE}).")
+    int warmup;
+
     @Option(names = "--json", description = "Print one JSON object: {\"runs\": [{\"schedule\", \"router\", ...}]}.")
     boolean json;
 
@@ -63,6 +66,7 @@ final class BenchEpCommand implements Runnable {
     public void run() {
         if (p < 0 || n < 0 || (p == 0 && n == 0)) throw new JmoeException("--n-prompt/--n-gen", "need P >= 0, N >= 0 and not both 0");
         if (r < 1) throw new JmoeException("--repetitions", "must be >= 1, got " + r);
+        if (warmup < 0) throw new JmoeException("--warmup", "must be >= 0, got " + warmup);
         String transport = to.resolved();
         to.planner();
         List<MeshExperts.Schedule> sched = new ArrayList<>();
@@ -92,8 +96,8 @@ final class BenchEpCommand implements Runnable {
                         f.setExpertBackend(me);
                         double[] pp = new double[r], tg = new double[r];
                         float[] logits = new float[c.vocab];
-                        for (int rep = -1; rep < r; rep++) {
-                            if (rep == 0) { me.times().reset(); me.bytes().reset(); }
+                        for (int rep = -warmup; rep < r; rep++) {
+                            if (rep == 0) { me.times().reset(); me.bytes().reset(); f.resetStageTimes(); }
                             if (p > 0) {
                                 f.reset();
                                 long t0 = System.nanoTime();
@@ -129,6 +133,7 @@ final class BenchEpCommand implements Runnable {
                         o.put("chunks", me.chunks());
                         o.put("intra_node_bytes", me.bytes().intraNodeBytes());
                         o.put("inter_node_bytes", me.bytes().interNodeBytes());
+                        o.put("stage_times", RoutingOptions.stageTimes(me, f));
                         runs.add(o);
                         if (!json) System.err.printf("jmoe: %s / %s done%n", spec.text(), o.get("schedule"));
                     } finally {

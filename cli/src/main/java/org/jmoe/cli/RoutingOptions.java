@@ -124,7 +124,18 @@ final class RoutingOptions {
         if (c.experts == 0) throw new JmoeException("--stats", "the model has no MoE layers");
         RoutingStats s = newStats(m, modelPath, router, p);
         f.setRoutingListener(lr -> s.onLayer(lr.layer(), lr.plan()));
+        final ParallelExperts be = backend;
+        if (be != null) s.setStageTimes(() -> stageTimes(be, f));
         return s;
+    }
+
+    /** The {@code stage_times} section of a statistics file or a bench JSON: per layer and device, with the stage's setup. */
+    static com.fasterxml.jackson.databind.node.ObjectNode stageTimes(ParallelExperts be, Forward f) {
+        var o = be.times().toJson(f.routeNanosPerLayer());
+        o.put("transport", be.transport());
+        o.put("schedule", be.pipelined() ? "eps" : "serial");
+        o.put("chunks", be.chunks());
+        return o;
     }
 
     static RoutingStats newStats(Model m, Path modelPath, String spec, Placement p) {

@@ -29,6 +29,8 @@ import java.util.Locale;
  */
 final class RoutingReport {
     static final List<String> FILES = List.of("heatmap.png", "devices.png", "imbalance.png", "k_histogram.png");
+    /** Drawn when the statistics carry per-device stage times (a run on a mesh or worker JVMs). */
+    static final String STAGES = "stages.png";
 
     private final JsonNode n;
     private final String source;
@@ -46,6 +48,7 @@ final class RoutingReport {
         save(devices(layers), dir, "devices.png");
         save(imbalance(), dir, "imbalance.png");
         save(kHistogram(layers), dir, "k_histogram.png");
+        if (n.has("stage_times")) save(stages(n.path("stage_times")), dir, STAGES);
         String html = html();
         AtomicFiles.write(dir.resolve("index.html"), tmp -> Files.writeString(tmp, html, StandardCharsets.UTF_8));
     }
@@ -106,6 +109,27 @@ final class RoutingReport {
             List<Number> ys = new ArrayList<>();
             for (int d = 0; d < D; d++) ys.add(l.path("device_tokens").path(d).asLong());
             c.addSeries(String.format(Locale.ROOT, "layer %d (IS %.3f)", l.path("layer").asInt(), l.path("imbalance_score").asDouble()), xs, ys);
+        }
+        return c;
+    }
+
+    /** Dispatch, compute, combine and idle time per device, stacked (whole run). */
+    private CategoryChart stages(JsonNode st) {
+        CategoryChart c = new CategoryChartBuilder().width(800).height(450)
+                .title(String.format(Locale.ROOT, "Expert stage time per device: %s, %s schedule (%d chunks); busiest %.2fx mean, %.0f%% of comm. hidden",
+                        st.path("transport").asText(), st.path("schedule").asText(), st.path("chunks").asInt(),
+                        st.path("busy_max_over_mean").asDouble(), 100 * st.path("overlap_fraction").asDouble()))
+                .xAxisTitle("device (" + mesh() + ")").yAxisTitle("ms (whole run)").build();
+        c.getStyler().setChartTitleFont(new java.awt.Font(java.awt.Font.SANS_SERIF, java.awt.Font.BOLD, 13));
+        c.getStyler().setStacked(true);
+        c.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);
+        List<String> xs = new ArrayList<>();
+        JsonNode devs = st.path("devices");
+        for (int d = 0; d < devs.size(); d++) xs.add("dev " + d);
+        for (String stage : new String[]{"dispatch", "compute", "combine", "idle"}) {
+            List<Number> ys = new ArrayList<>();
+            for (JsonNode d : devs) ys.add(d.path(stage + "_ms").asDouble());
+            c.addSeries(stage, xs, ys);
         }
         return c;
     }
@@ -182,6 +206,7 @@ final class RoutingReport {
         row(b, "bytes crossing nodes", String.format(Locale.ROOT, "%.3f MB", s.path("cross_node_bytes").asLong() / 1e6));
         b.append("</table>\n");
         for (String f : FILES) b.append("<img src=\"").append(f).append("\" alt=\"").append(f).append("\">\n");
+        if (n.has("stage_times")) b.append("<img src=\"").append(STAGES).append("\" alt=\"").append(STAGES).append("\">\n");
         b.append("</body></html>\n");
         return b.toString();
     }

@@ -114,7 +114,7 @@ public final class RemoteExperts implements ParallelExperts {
     public StageTimes times() { return times; }
     public long wireBytes() { return wireBytes; }
     @Override
-    public int chunks() { return planner.lastChunks(); }
+    public int chunks() { return planner.lastBatchChunks(); }
     @Override
     public boolean pipelined() { return pipelined; }
     @Override
@@ -124,8 +124,14 @@ public final class RemoteExperts implements ParallelExperts {
         return await(k, send(k, m, req));
     }
 
+    /**
+     * Starts a call with the deadline. Expert calls wait for the connection (a worker restarted on its address is
+     * reconnected to within the deadline); the start-up {@code Info} call fails fast on an unreachable peer.
+     */
     private ListenableFuture<byte[]> send(int k, io.grpc.MethodDescriptor<byte[], byte[]> m, byte[] req) {
-        return ClientCalls.futureUnaryCall(channels.get(k).newCall(m, CallOptions.DEFAULT.withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS)), req);
+        CallOptions o = CallOptions.DEFAULT.withDeadlineAfter(deadlineMs, TimeUnit.MILLISECONDS);
+        if (m != ExpertService.INFO) o = o.withWaitForReady();
+        return ClientCalls.futureUnaryCall(channels.get(k).newCall(m, o), req);
     }
 
     private byte[] await(int k, ListenableFuture<byte[]> f) {
@@ -133,8 +139,12 @@ public final class RemoteExperts implements ParallelExperts {
             return f.get();
         } catch (ExecutionException e) {
             Status s = e.getCause() instanceof StatusRuntimeException sre ? sre.getStatus() : Status.fromThrowable(e.getCause());
+            // a restarted worker is retried at the next step, not after the channel's reconnect back-off
+            channels.get(k).resetConnectBackoff();
             String what = switch (s.getCode()) {
-                case DEADLINE_EXCEEDED -> "did not answer within the " + deadlineMs + " ms deadline";
+                case DEADLINE_EXCEEDED -> channels.get(k).getState(false) == io.grpc.ConnectivityState.READY
+                        ? "did not answer within the " + deadlineMs + " ms deadline"
+                        : "is unreachable (no connection within the " + deadlineMs + " ms deadline)";
                 case UNAVAILABLE -> "is unreachable (" + s.getDescription() + ")";
                 default -> "failed: " + s.getCode() + (s.getDescription() != null ? " " + s.getDescription() : "");
             };
@@ -161,7 +171,6 @@ public final class RemoteExperts implements ParallelExperts {
         List<int[][]> sent = new ArrayList<>(); // per chunk, per worker: the slots sent in order
         long[] compute = new long[N], comm = new long[N];
         long[][] sentAt = new long[n][N], doneAt = new long[n][N];
-        long[] first = new long[N], last = new long[N];
         for (int i = 0; i <= n; i++) {
             if (i < n) {
                 int c0 = (int) ((long) T * i / n), c1 = (int) ((long) T * (i + 1) / n);
@@ -203,8 +212,6 @@ public final class RemoteExperts implements ParallelExperts {
                     // with the previous chunk (the EPS pipeline's overlap)
                     long busyBefore = j == 0 || doneAt[j - 1][k] == 0 ? 0 : Math.max(0, doneAt[j - 1][k] - sentAt[j][k]);
                     comm[k] += Math.max(0, doneAt[j][k] - sentAt[j][k] - r.computeNanos() - busyBefore);
-                    if (first[k] == 0) first[k] = sentAt[j][k];
-                    last[k] = doneAt[j][k];
                 }
             }
         }
@@ -212,11 +219,13 @@ public final class RemoteExperts implements ParallelExperts {
         long maxComm = 0, maxComp = 0;
         for (int k = 0; k < N; k++) {
             // dispatch and combine halves of the round trip; busy = the worker's span in this layer
-            times.add(k, comm[k] / 2, compute[k], comm[k] - comm[k] / 2, first[k] == 0 ? 0 : Math.min(wall, last[k] - first[k]));
+            // the communication not hidden: what the layer took beyond this worker's compute, at most its communication
+            long exposed = Math.max(0, Math.min(comm[k], wall - compute[k]));
+            times.add(layer, k, comm[k] / 2, compute[k], comm[k] - comm[k] / 2, compute[k] + exposed);
             maxComm = Math.max(maxComm, comm[k]);
             maxComp = Math.max(maxComp, compute[k]);
         }
-        times.addLayer(wall);
+        times.addLayer(layer, wall);
         planner.observe(T, maxComm, maxComp);
     }
 

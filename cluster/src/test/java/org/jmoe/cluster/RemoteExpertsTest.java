@@ -71,6 +71,56 @@ class RemoteExpertsTest {
     }
 
     @Test
+    void aRestartedWorkerRejoinsTheSameCoordinator() throws Exception {
+        Path model = ref("models/qwen3moe.gguf");
+        try (Model m = ModelLoader.load(model)) {
+            int E = m.config().experts;
+            int[] ids = {5, 17, 99, 3, 250, 31, 7};
+            float[] want = logits(m, ids, null);
+            Placement p = Placement.contiguous(E, 2, 1);
+            java.util.BitSet a = new java.util.BitSet(), b = new java.util.BitSet();
+            a.set(0, E / 2);
+            b.set(E / 2, E);
+            WorkerServer w0 = new WorkerServer(m, a, "127.0.0.1", 0);
+            WorkerServer w1 = new WorkerServer(m, b, "127.0.0.1", 0);
+            int port1 = w1.port();
+            List<String> addr = List.of("127.0.0.1:" + w0.port(), "127.0.0.1:" + port1);
+            try (RemoteExperts re = RemoteExperts.connect(m.config(), p, addr, 1, 5_000)) {
+                assertThat(logits(m, ids, re)).containsExactly(want);
+                w1.close(); // the worker dies
+                assertThatThrownBy(() -> logits(m, ids, re)).isInstanceOf(JmoeException.class).hasMessageContaining("worker " + addr.get(1));
+                w1 = new WorkerServer(m, b, "127.0.0.1", port1); // and is restarted on its address
+                assertThat(logits(m, ids, re)).as("after the restart").containsExactly(want);
+            } finally {
+                w0.close();
+                w1.close();
+            }
+        }
+    }
+
+    @Test
+    void aWorkerThatStopsAnsweringFailsTheStepAtTheDeadline() throws Exception {
+        Path model = ref("models/qwen3moe.gguf");
+        try (Model m = ModelLoader.load(model);
+             LocalWorkers w = new LocalWorkers(model, List.of("0-7", "8-15"), 1, 60_000);
+             RemoteExperts re = RemoteExperts.connect(m.config(), Placement.contiguous(m.config().experts, 2, 1), w.addresses(), 1, 1_500)) {
+            int[] ids = {1, 2, 3};
+            logits(m, ids, re); // connected and warm
+            long pid = w.process(0).pid();
+            new ProcessBuilder("kill", "-STOP", Long.toString(pid)).start().waitFor(); // alive, but silent
+            try {
+                long t0 = System.nanoTime();
+                assertThatThrownBy(() -> logits(m, ids, re)).isInstanceOf(JmoeException.class)
+                        .hasMessageContaining("worker " + w.addresses().get(0)).hasMessageContaining("1500 ms deadline");
+                double s = (System.nanoTime() - t0) / 1e9;
+                assertThat(s).isBetween(1.4, 6.0); // the deadline, not a hang
+            } finally {
+                new ProcessBuilder("kill", "-CONT", Long.toString(pid)).start().waitFor();
+            }
+        }
+    }
+
+    @Test
     void malformedMessagesAreRefusedWithClearErrors() {
         SplittableRandom r = new SplittableRandom(8);
         byte[] good = ExpertWire.request(0, 4, new int[]{1, 2}, new int[]{1, 2}, new float[12], 0, 3);

@@ -44,10 +44,17 @@ public final class Forward {
     public record StageTimes(long routeNanos, long expertNanos, long moeNanos) { }
 
     private long routeNanos, expertNanos, moeNanos;
+    private long[] routeByLayer = new long[0];
+
+    /** Route time per layer since {@link #resetStageTimes()}, nanoseconds. */
+    public long[] routeNanosPerLayer() { return routeByLayer.clone(); }
 
     public StageTimes stageTimes() { return new StageTimes(routeNanos, expertNanos, moeNanos); }
 
-    public void resetStageTimes() { routeNanos = expertNanos = moeNanos = 0; }
+    public void resetStageTimes() {
+        routeNanos = expertNanos = moeNanos = 0;
+        java.util.Arrays.fill(routeByLayer, 0);
+    }
 
     /** What the route stage decided in one layer, for telemetry. */
     public record LayerRouting(int layer, int[] tokenIds, RoutingPlan plan) { }
@@ -235,7 +242,10 @@ public final class Forward {
         int maxK = r.maxK(E);
         plan.reset(T, E, maxK);
         r.route(rin, plan);
-        routeNanos += System.nanoTime() - t0;
+        long routed = System.nanoTime() - t0;
+        routeNanos += routed;
+        if (routeByLayer.length <= l) routeByLayer = java.util.Arrays.copyOf(routeByLayer, c.layers);
+        routeByLayer[l] += routed;
         if (routingListener != null) routingListener.accept(new LayerRouting(l, tokens, plan));
         long t1 = System.nanoTime();
         slotOut = grow(slotOut, plan.assignments() * H);

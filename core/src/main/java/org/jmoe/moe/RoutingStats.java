@@ -93,6 +93,11 @@ public final class RoutingStats {
     }
 
     /** The docs/TRACE.md JSON tree. */
+    private java.util.function.Supplier<ObjectNode> stageTimes;
+
+    /** Adds a {@code stage_times} section (per-layer, per-device dispatch/compute/combine/idle), filled at write time. */
+    public void setStageTimes(java.util.function.Supplier<ObjectNode> s) { this.stageTimes = s; }
+
     public ObjectNode toJson() {
         ObjectMapper m = new ObjectMapper();
         ObjectNode o = m.createObjectNode();
@@ -170,6 +175,10 @@ public final class RoutingStats {
             lo.put("mean_k", acc[2][1] == 0 ? 0 : (double) acc[2][0] / acc[2][1]);
             lo.put("dropped", acc[2][2]);
             longs(lo.putArray("k_histogram"), acc[3]);
+        }
+        if (stageTimes != null) {
+            ObjectNode st = stageTimes.get();
+            if (st != null) o.set("stage_times", st);
         }
         return o;
     }

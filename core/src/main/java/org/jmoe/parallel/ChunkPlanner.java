@@ -20,7 +20,7 @@ public final class ChunkPlanner {
     private final int fixed;
     private final double overheadNs;
     private double commPerToken = -1, computePerToken = -1;
-    private int last = 1;
+    private int last = 1, lastBatch = 1;
 
     private ChunkPlanner(int fixed, double overheadNs) {
         this.fixed = fixed;
@@ -61,11 +61,15 @@ public final class ChunkPlanner {
     /** Chunks for a batch of {@code tokens}. */
     public synchronized int chunks(int tokens) {
         int cap = Math.max(1, tokens);
-        if (fixed > 0) return last = Math.min(fixed, cap);
-        if (commPerToken < 0) return last = 1;
-        double c = tokens * Math.min(commPerToken, computePerToken);
-        return last = optimal(c, overheadNs, Math.min(cap, MAX_AUTO));
+        if (fixed > 0) last = Math.min(fixed, cap);
+        else if (commPerToken < 0) last = 1;
+        else last = optimal(tokens * Math.min(commPerToken, computePerToken), overheadNs, Math.min(cap, MAX_AUTO));
+        if (tokens > 1) lastBatch = last;
+        return last;
     }
+
+    /** The count used for the last batch of more than one token (a prefill), 1 before any. */
+    public synchronized int lastBatchChunks() { return lastBatch; }
 
     /** The count the last {@link #chunks} call returned. */
     public synchronized int lastChunks() { return last; }

@@ -91,7 +91,7 @@ public final class MeshExperts implements ParallelExperts {
     public StageTimes times() { return times; }
     public Schedule schedule() { return schedule; }
     @Override
-    public int chunks() { return planner.lastChunks(); }
+    public int chunks() { return planner.lastBatchChunks(); }
     @Override
     public boolean pipelined() { return schedule == Schedule.EPS; }
     @Override
@@ -116,23 +116,23 @@ public final class MeshExperts implements ParallelExperts {
                 long c = System.nanoTime();
                 scatter(d, plan, slotOut, 0, T);
                 long e = System.nanoTime();
-                times.add(d, b - a, c - b, e - c, e - start);
+                times.add(layer, d, b - a, c - b, e - c, e - start);
                 comm[d] = (b - a) + (e - c);
                 comp[d] = c - b;
             } else {
-                long[] cc = pipeline(d, w, plan, xb, slotOut, n, T, start);
+                long[] cc = pipeline(layer, d, w, plan, xb, slotOut, n, T, start);
                 comm[d] = cc[0];
                 comp[d] = cc[1];
             }
         });
-        times.addLayer(System.nanoTime() - t0);
+        times.addLayer(layer, System.nanoTime() - t0);
         long maxComm = 0, maxComp = 0;
         for (int d = 0; d < devs.length; d++) { maxComm = Math.max(maxComm, comm[d]); maxComp = Math.max(maxComp, comp[d]); }
         planner.observe(T, maxComm, maxComp);
     }
 
     /** EPS: gather(i+1) and scatter(i−1) on the device's communication thread while chunk i computes. */
-    private long[] pipeline(int d, LayerWeights w, RoutingPlan plan, float[] xb, float[] slotOut, int n, int T, long start) {
+    private long[] pipeline(int layer, int d, LayerWeights w, RoutingPlan plan, float[] xb, float[] slotOut, int n, int T, long start) {
         long[] comms = new long[2];
         Future<?> next = comm[d].submit(() -> timed(comms, 0, () -> gather(d, plan, xb, 0, T / n)));
         long compute = 0;
@@ -150,7 +150,7 @@ public final class MeshExperts implements ParallelExperts {
             Future<?> s = comm[d].submit(() -> timed(comms, 1, () -> scatter(d, plan, slotOut, s0, s1)));
             if (i == n - 1) await(s);
         }
-        times.add(d, comms[0], compute, comms[1], System.nanoTime() - start);
+        times.add(layer, d, comms[0], compute, comms[1], System.nanoTime() - start);
         return new long[]{comms[0] + comms[1], compute};
     }
 

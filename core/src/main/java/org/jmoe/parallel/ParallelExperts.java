@@ -13,7 +13,7 @@ public interface ParallelExperts extends ExpertBackend {
     /** Whether dispatch/combine are pipelined with compute (the EPS schedule). */
     boolean pipelined();
 
-    /** Chunks the last layer used (1 when serial). */
+    /** Chunks the last multi-token batch (prefill) was cut into (1 when serial). */
     int chunks();
 
     /** How rows travel: {@code local} or {@code grpc}. */

@@ -9,6 +9,9 @@ package org.jmoe.parallel;
 public final class StageTimes {
     private final long[] dispatch, compute, combine, busy;
     private long layers, layerNanos;
+    /** Per model layer: [dispatch, compute, combine, busy][device], and the layer's wall time. */
+    private long[][][] byLayer = new long[0][][];
+    private long[] layerWall = new long[0];
 
     public StageTimes(int devices) {
         dispatch = new long[devices];
@@ -27,6 +30,62 @@ public final class StageTimes {
     public synchronized void addLayer(long ns) {
         layers++;
         layerNanos += ns;
+    }
+
+    /** As {@link #add}, also kept for model layer {@code layer}. */
+    public synchronized void add(int layer, int d, long dispatchNs, long computeNs, long combineNs, long wallNs) {
+        add(d, dispatchNs, computeNs, combineNs, wallNs);
+        long[][] l = layer(layer);
+        l[0][d] += dispatchNs;
+        l[1][d] += computeNs;
+        l[2][d] += combineNs;
+        l[3][d] += wallNs;
+    }
+
+    /** As {@link #addLayer}, also kept for model layer {@code layer}. */
+    public synchronized void addLayer(int layer, long ns) {
+        addLayer(ns);
+        layer(layer);
+        layerWall[layer] += ns;
+    }
+
+    private long[][] layer(int layer) {
+        if (layer >= byLayer.length) {
+            int n = Math.max(layer + 1, byLayer.length * 2);
+            byLayer = java.util.Arrays.copyOf(byLayer, n);
+            layerWall = java.util.Arrays.copyOf(layerWall, n);
+        }
+        if (byLayer[layer] == null) byLayer[layer] = new long[4][busy.length];
+        return byLayer[layer];
+    }
+
+    /**
+     * Per-layer, per-device stage times in milliseconds ({@code route_ms} from {@code routeNanosPerLayer} where
+     * given), the per-device totals, balance and overlap: the {@code stage_times} section of telemetry files.
+     */
+    public synchronized com.fasterxml.jackson.databind.node.ObjectNode toJson(long[] routeNanosPerLayer) {
+        var o = new com.fasterxml.jackson.databind.ObjectMapper().createObjectNode();
+        o.put("busy_max_over_mean", busyMaxOverMean());
+        o.put("overlap_fraction", overlapFraction());
+        var tot = o.putArray("devices");
+        for (int d = 0; d < busy.length; d++) {
+            tot.addObject().put("device", d).put("dispatch_ms", dispatch[d] / 1e6).put("compute_ms", compute[d] / 1e6)
+                    .put("combine_ms", combine[d] / 1e6).put("idle_ms", idleNanos(d) / 1e6);
+        }
+        var la = o.putArray("layers");
+        for (int l = 0; l < byLayer.length; l++) {
+            if (byLayer[l] == null) continue;
+            var lo = la.addObject();
+            lo.put("layer", l);
+            if (routeNanosPerLayer != null && l < routeNanosPerLayer.length) lo.put("route_ms", routeNanosPerLayer[l] / 1e6);
+            lo.put("wall_ms", layerWall[l] / 1e6);
+            var da = lo.putArray("devices");
+            for (int d = 0; d < busy.length; d++) {
+                da.addObject().put("dispatch_ms", byLayer[l][0][d] / 1e6).put("compute_ms", byLayer[l][1][d] / 1e6)
+                        .put("combine_ms", byLayer[l][2][d] / 1e6).put("idle_ms", Math.max(0, layerWall[l] - byLayer[l][3][d]) / 1e6);
+            }
+        }
+        return o;
     }
 
     public synchronized long dispatchNanos(int d) { return dispatch[d]; }
@@ -66,5 +125,7 @@ public final class StageTimes {
         java.util.Arrays.fill(busy, 0);
         layers = 0;
         layerNanos = 0;
+        byLayer = new long[0][][];
+        layerWall = new long[0];
     }
 }
