@@ -22,7 +22,8 @@ public final class Simulator {
         return run(req, true);
     }
 
-    private static SimResult run(SimRequest req, boolean withTtft) {
+    /** @param withTtft whether a decode step also simulates the prefill behind its TTFT (the planner asks once per plan) */
+    public static SimResult run(SimRequest req, boolean withTtft) {
         ModelProfile m = req.model();
         Plan plan = req.plan();
         RouterModel router = RouterModel.of(req.router(), m, plan.experts().ep());
