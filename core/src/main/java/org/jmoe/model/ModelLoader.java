@@ -42,7 +42,10 @@ public final class ModelLoader {
             return HfModelLoader.config(cfg.toString(), j);
         }
         try (GgufFile f = GgufFile.open(cfg)) {
-            return GgufModelLoader.config(f);
+            ModelConfig c = GgufModelLoader.config(f);
+            org.jmoe.tensor.Tensor embd = f.tensor("token_embd.weight");
+            if (embd != null) c.vocab = embd.rows(); // GGUF keeps the vocabulary size in the embedding's shape
+            return c;
         }
     }
 }

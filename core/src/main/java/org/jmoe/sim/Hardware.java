@@ -25,16 +25,21 @@ import java.util.TreeMap;
  * @param epsChunkOverheadUs fixed cost of one more EPS chunk (its extra launches and synchronisation)
  * @param mmaTileRows       rows of the matrix unit's tile: a GEMM over m rows costs as ceil(m/tile)·tile rows
  * @param usableMemoryFraction share of device memory a deployment may fill (the rest is runtime and workspace)
+ * @param rowEfficiency     measured kernel efficiency against this roofline by rows per GEMM ({rows, efficiency} pairs,
+ *                          ascending rows; empty = 1 everywhere): the local profile has it from the calibration's
+ *                          expert-kernel sweep
  */
 public record Hardware(String name, String description, Map<String, Double> peakTflops, double memoryBandwidthGbs,
                        double memoryGb, int diesPerCard, int cardsPerNode, int groupCards, Map<Level, Link> links,
                        double computeEfficiency, double memoryEfficiency, Map<String, Double> weightStreamGbs,
-                       double kernelOverheadUs, double epsChunkOverheadUs, int mmaTileRows, double usableMemoryFraction) {
+                       double kernelOverheadUs, double epsChunkOverheadUs, int mmaTileRows, double usableMemoryFraction,
+                       java.util.List<double[]> rowEfficiency) {
 
     public Hardware {
         peakTflops = new TreeMap<>(peakTflops);
         weightStreamGbs = new TreeMap<>(weightStreamGbs);
         links = Map.copyOf(links);
+        rowEfficiency = java.util.List.copyOf(rowEfficiency);
         for (Level l : Level.LINKS) if (!links.containsKey(l)) throw new IllegalArgumentException("hardware " + name + " lacks a " + l + " link");
         if (diesPerCard < 1 || cardsPerNode < 1 || groupCards < 1 || cardsPerNode % groupCards != 0) {
             throw new IllegalArgumentException("hardware " + name + ": bad dies/cards/group counts");
@@ -75,6 +80,28 @@ public record Hardware(String name, String description, Map<String, Double> peak
     public double weightBytesPerS(SimDtype dtype) {
         Double w = weightStreamGbs.get(dtype.label());
         return w != null ? w * 1e9 : memoryBytesPerS();
+    }
+
+    /** The measured efficiency of a GEMM over {@code rows} rows (log-linear between the measured points, flat outside). */
+    public double efficiency(double rows) {
+        if (rowEfficiency.isEmpty() || rows <= 0) return 1;
+        double[] first = rowEfficiency.getFirst(), last = rowEfficiency.getLast();
+        if (rows <= first[0]) return first[1];
+        if (rows >= last[0]) return last[1];
+        for (int i = 1; i < rowEfficiency.size(); i++) {
+            double[] a = rowEfficiency.get(i - 1), b = rowEfficiency.get(i);
+            if (rows <= b[0]) {
+                double f = Math.log(rows / a[0]) / Math.log(b[0] / a[0]);
+                return a[1] + f * (b[1] - a[1]);
+            }
+        }
+        return last[1];
+    }
+
+    /** The same machine with another row-efficiency curve. */
+    public Hardware withRowEfficiency(java.util.List<double[]> curve) {
+        return new Hardware(name, description, peakTflops, memoryBandwidthGbs, memoryGb, diesPerCard, cardsPerNode, groupCards, links,
+                computeEfficiency, memoryEfficiency, weightStreamGbs, kernelOverheadUs, epsChunkOverheadUs, mmaTileRows, usableMemoryFraction, curve);
     }
 
     /** Bytes of device memory a deployment may use. */

@@ -44,7 +44,7 @@ public final class Roofline {
         if (m <= 0) return 0;
         double c = 2 * tiled(m) * n * k / flops;
         double b = n * k * weights.bytes() / weightBw + (m * k + m * n) * actBytes() / memBw;
-        return Math.max(c, b) + overhead;
+        return Math.max(c, b) / hw.efficiency(m) + overhead;
     }
 
     /** An operator on activations only (attention core, elementwise): FLOPs at the activation dtype's rate. */
@@ -75,19 +75,14 @@ public final class Roofline {
             act += r * 3 * ffn * actBytes();
         }
         if (active == 0) return 0;
-        double grouped = Math.max(gFlops / (flops * GROUPED_EFFICIENCY), gBytes) + 2 * overhead;
+        double grouped = Math.max(gFlops / (flops * GROUPED_EFFICIENCY), gBytes) / hw.efficiency(rowsPerActive(rows)) + 2 * overhead;
         return Math.min(dense, grouped) + memory(act, 1);
     }
 
-    /** Which kernel {@link #experts} picks: true for grouped. */
-    public boolean groupedWins(long[] rows, double hidden, double ffn) {
-        double dense = 0, gFlops = 0, gBytes = 0;
-        for (long r : rows) {
-            if (r <= 0) continue;
-            dense += gemm(r, 2 * ffn, hidden) + gemm(r, hidden, ffn);
-            gFlops += 2 * tiled(r) * 3 * ffn * hidden;
-            gBytes += 3 * ffn * hidden * weights.bytes() / weightBw + (r * hidden * 2 + r * 3 * ffn) * actBytes() / memBw;
-        }
-        return Math.max(gFlops / (flops * GROUPED_EFFICIENCY), gBytes) + 2 * overhead < dense;
+    private static double rowsPerActive(long[] rows) {
+        long s = 0;
+        int a = 0;
+        for (long r : rows) if (r > 0) { s += r; a++; }
+        return a == 0 ? 0 : (double) s / a;
     }
 }

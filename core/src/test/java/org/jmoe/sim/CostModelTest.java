@@ -19,7 +19,7 @@ class CostModelTest {
         links.put(Level.GROUP, new Link(1, 100));
         links.put(Level.NODE, new Link(2, 50));
         links.put(Level.CLUSTER, new Link(5, 10));
-        return new Hardware("toy", "", Map.of("bf16", 100.0), 1000, 80, 1, 2, 2, links, 1, 1, Map.of(), 0, 10, 1, 0.9);
+        return new Hardware("toy", "", Map.of("bf16", 100.0), 1000, 80, 1, 2, 2, links, 1, 1, Map.of(), 0, 10, 1, 0.9, java.util.List.of());
     }
 
     @Test
