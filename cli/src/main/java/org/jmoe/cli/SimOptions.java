@@ -52,7 +52,7 @@ final class SimOptions {
         if (dtype != null) return SimDtype.parse(dtype, "--dtype");
         String d = m.deploymentDtype().get(h.name());
         if (d != null) return SimDtype.parse(d, "model " + m.name());
-        return h.name().equals("local-cpu") ? SimDtype.F32 : SimDtype.BF16;
+        return h.name().startsWith("local-cpu") ? SimDtype.F32 : SimDtype.BF16;
     }
 
     SimDtype kv(SimDtype weights) {
