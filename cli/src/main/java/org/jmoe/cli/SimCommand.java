@@ -41,7 +41,7 @@ final class SimCommand implements Runnable {
     @Option(names = "--schedule", paramLabel = "S", defaultValue = "serial", description = "serial or eps (default: ${DEFAULT-VALUE}).")
     String schedule;
 
-    @Option(names = "--chunks", paramLabel = "N", description = "EPS chunks (default: N* = sqrt(C/k) from the cost model).")
+    @Option(names = "--chunks", paramLabel = "N", description = "EPS chunks (default: per layer, the fastest of N* = sqrt(C/k) and a few round counts).")
     Integer chunks;
 
     @Option(names = "--trace", paramLabel = "FILE", description = "Replay expert loads from a --stats file (docs/TRACE.md) instead of sampling them.")

@@ -69,7 +69,9 @@ public final class Planner {
             return c;
         }).toList();
         List<Candidate> out = new ArrayList<>(found);
-        out.sort(Comparator.comparing((Candidate c) -> c.result() == null ? -1 : c.result().tokensPerSPerCard()).reversed());
+        // best throughput first; on a tie (EPS that chose one chunk in decode) the shorter TTFT first
+        out.sort(Comparator.comparing((Candidate c) -> c.result() == null ? -1 : c.result().tokensPerSPerCard()).reversed()
+                .thenComparing(c -> c.result() == null || c.result().ttftMs() == null ? Double.MAX_VALUE : c.result().ttftMs()));
         return out;
     }
 
