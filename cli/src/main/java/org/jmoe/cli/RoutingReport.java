@@ -175,11 +175,17 @@ final class RoutingReport {
     }
 
     private static void save(Chart<?, ?> c, Path dir, String name) {
-        AtomicFiles.write(dir.resolve(name), tmp -> {
+        savePng(c, dir.resolve(name));
+    }
+
+    /** Writes a chart as a PNG file atomically. */
+    static void savePng(Chart<?, ?> c, Path file) {
+        System.setProperty("java.awt.headless", "true");
+        AtomicFiles.write(file, tmp -> {
             try {
                 BitmapEncoder.saveBitmap(c, tmp.toString(), BitmapEncoder.BitmapFormat.PNG);
             } catch (IOException e) {
-                throw new JmoeException(dir.resolve(name).toString(), "cannot write plot: " + e.getMessage());
+                throw new JmoeException(file.toString(), "cannot write plot: " + e.getMessage());
             }
             // XChart appends the extension to the name it is given.
             Path written = Path.of(tmp + ".png");

@@ -1,0 +1,199 @@
+package org.jmoe.sim;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.jmoe.JmoeException;
+import org.jmoe.calibrate.Calibration;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.lang.management.ManagementFactory;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The hardware profiles: JSON files ({@value #FORMAT}) shipped under {@code org/jmoe/sim/hardware/} (figures and
+ * their sources in docs/SIMULATION.md), any such file by path, and {@code local-cpu}, built from this machine's
+ * calibration ({@link Calibration#loadOrDefaults()}).
+ */
+public final class HardwareProfiles {
+    public static final String FORMAT = "jmoe-hardware/1";
+    /** Built-in profile names, in the order {@code --help} lists them. */
+    public static final List<String> NAMES = List.of("ascend-910a", "ascend-800i-a2", "ascend-300i-duo", "a100", "h800", "h100", "h200", "local-cpu");
+    private static final ObjectMapper MAPPER = new ObjectMapper();
+
+    private HardwareProfiles() {}
+
+    /** A built-in profile by name, or a profile file by path. */
+    public static Hardware load(String nameOrPath) {
+        if (nameOrPath == null || nameOrPath.isBlank()) throw new JmoeException("--hardware", "missing hardware profile (" + String.join(", ", NAMES) + ")");
+        String n = nameOrPath.strip();
+        if (n.equals("local-cpu")) return localCpu(Calibration.loadOrDefaults(), 1);
+        if (n.startsWith("local-cpu:mesh=")) {
+            int d;
+            try {
+                d = Integer.parseInt(n.substring("local-cpu:mesh=".length()));
+            } catch (NumberFormatException e) {
+                d = 0;
+            }
+            if (d < 1 || d > 1024) throw new JmoeException("--hardware", "'" + n + "': mesh must be a device count between 1 and 1024");
+            return localCpu(Calibration.loadOrDefaults(), d);
+        }
+        if (NAMES.contains(n)) {
+            try (InputStream in = HardwareProfiles.class.getResourceAsStream("hardware/" + n + ".json")) {
+                if (in == null) throw new IllegalStateException("built-in hardware profile " + n + " is missing from the build");
+                return parse(MAPPER.readTree(in), n);
+            } catch (IOException e) {
+                throw new IllegalStateException("built-in hardware profile " + n + " unreadable", e);
+            }
+        }
+        Path p = Path.of(n);
+        if (!Files.isRegularFile(p)) {
+            throw new JmoeException("--hardware", "unknown hardware '" + n + "' (built in: " + String.join(", ", NAMES) + "; or a " + FORMAT + " file)");
+        }
+        try {
+            return parse(MAPPER.readTree(p.toFile()), p.toString());
+        } catch (IOException e) {
+            throw new JmoeException(p.toString(), "not a hardware profile: " + e.getMessage().lines().findFirst().orElse(""));
+        }
+    }
+
+    /** Reads a profile tree; per-card figures are split over the card's dies. */
+    static Hardware parse(JsonNode n, String who) {
+        if (n == null || !n.isObject()) throw new JmoeException(who, "not a hardware profile: top level is not a JSON object");
+        if (!FORMAT.equals(n.path("format").asText())) throw new JmoeException(who, "format is '" + n.path("format").asText() + "', expected " + FORMAT, "field format");
+        int dies = (int) positive(n, "dies_per_card", who);
+        JsonNode card = n.path("per_card");
+        Map<String, Double> peak = new TreeMap<>();
+        JsonNode pk = card.path("peak_tflops");
+        if (!pk.isObject() || pk.isEmpty()) throw new JmoeException(who, "missing object per_card.peak_tflops", "field per_card.peak_tflops");
+        for (var it = pk.fields(); it.hasNext(); ) {
+            var e = it.next();
+            if (!List.of("fp32", "bf16", "fp16", "int8", "fp8").contains(e.getKey())) {
+                throw new JmoeException(who, "unknown dtype key '" + e.getKey() + "' (fp32, bf16, fp16, int8, fp8)", "field per_card.peak_tflops");
+            }
+            peak.put(e.getKey(), positive(pk, e.getKey(), who) / dies);
+        }
+        JsonNode eff = n.path("efficiency");
+        double linkEff = fraction(eff, "link", who);
+        Map<Level, Link> links = new EnumMap<>(Level.class);
+        JsonNode ls = n.path("links_per_device");
+        for (Level l : Level.LINKS) {
+            JsonNode x = ls.path(l.name().toLowerCase(java.util.Locale.ROOT));
+            if (!x.isObject()) throw new JmoeException(who, "missing links_per_device." + l.name().toLowerCase(java.util.Locale.ROOT), "field links_per_device");
+            double lat = x.path("latency_us").asDouble(-1);
+            if (!(lat >= 0)) throw new JmoeException(who, "latency_us must be >= 0", "field links_per_device");
+            links.put(l, new Link(lat, positive(x, "bandwidth_gbs", who) * linkEff));
+        }
+        try {
+            return new Hardware(n.path("name").asText(who), n.path("description").asText(""), peak,
+                    positive(card, "memory_bandwidth_gbs", who) / dies, positive(card, "memory_gb", who) / dies, dies,
+                    (int) positive(n, "cards_per_node", who), (int) positive(n, "group_cards", who), links,
+                    fraction(eff, "compute", who), fraction(eff, "memory", who), Map.of(),
+                    n.path("kernel_overhead_us").asDouble(0), positive(n, "eps_chunk_overhead_us", who),
+                    (int) positive(n, "mma_tile_rows", who), fraction(n, "usable_memory_fraction", who), List.of());
+        } catch (IllegalArgumentException e) {
+            throw new JmoeException(who, e.getMessage());
+        }
+    }
+
+    /**
+     * This machine as one card, one card per node, from the calibration: the F32 GEMM rate the engine measured (not
+     * the FMA peak) as its sustained compute, BF16/FP16 the same (they are decoded into the F32 tiles), int8 at 0.3
+     * of it (the engine's Q8_0 prefill against F32, docs/BENCHMARKS.md); weights stream at the measured
+     * matrix-vector bandwidth of their dtype; links between cards are the gRPC transport's figures. With
+     * {@code mesh} > 1 the card is cut into that many dies — the thread groups of a one-JVM mesh ({@code bench-ep
+     * --devices}) — sharing its compute and bandwidth, linked by the in-process transport. GEMMs are derated by the
+     * engine's measured efficiency per rows ({@link #rowEfficiency}).
+     */
+    public static Hardware localCpu(Calibration c, int mesh) {
+        double gemmTflops = c.gemmGflopsF32() / 1000;
+        Map<String, Double> wholePeak = new TreeMap<>(Map.of("fp32", gemmTflops, "bf16", gemmTflops, "fp16", gemmTflops, "int8", 0.3 * gemmTflops));
+        Map<String, Double> peak = new TreeMap<>();
+        wholePeak.forEach((k, v) -> peak.put(k, v / mesh));
+        Map<String, Double> stream = new TreeMap<>();
+        stream.put("f32", c.matvecGbs("F32") / mesh);
+        stream.put("bf16", c.matvecGbs("BF16") / mesh);
+        stream.put("fp16", c.matvecGbs("F16") / mesh);
+        stream.put("w8a8", c.matvecGbs("Q8_0") / mesh);
+        Calibration.Link g = c.transport("grpc"), l = c.transport("local");
+        Map<Level, Link> links = new EnumMap<>(Level.class);
+        links.put(Level.GROUP, new Link(l.latencyUs(), l.bandwidthGbs()));
+        links.put(Level.NODE, new Link(g.latencyUs(), g.bandwidthGbs()));
+        links.put(Level.CLUSTER, new Link(g.latencyUs(), g.bandwidthGbs()));
+        String name = mesh == 1 ? "local-cpu" : "local-cpu:mesh=" + mesh;
+        Hardware whole = new Hardware(name, "this machine (" + c.threads() + " threads, " + (c.measured() ? "calibrated" : "calibration defaults") + ")",
+                wholePeak, c.memoryBandwidthGbs(), physicalMemoryGb(), 1, 1, 1, links, 1.0, 1.0,
+                Map.of("f32", c.matvecGbs("F32"), "w8a8", c.matvecGbs("Q8_0"), "bf16", c.matvecGbs("BF16"), "fp16", c.matvecGbs("F16")),
+                5, c.epsChunkOverheadUs(), 4, 0.9, List.of());
+        List<double[]> curve = rowEfficiency(whole, c.raw().path("expert_kernels"));
+        return new Hardware(name, whole.description() + (mesh > 1 ? ", cut into " + mesh + " devices" : ""), peak,
+                c.memoryBandwidthGbs() / mesh, physicalMemoryGb() / mesh, mesh, 1, 1, links, 1.0, 1.0, stream,
+                5, c.epsChunkOverheadUs(), 4, 0.9, curve);
+    }
+
+    /**
+     * The engine's efficiency by rows per expert, from the calibration's expert-kernel sweep (one MoE layer's experts
+     * timed at 1..256 tokens, grouped and dense kernels): at each point the roofline time of the same work on
+     * {@code base} over the faster kernel's measured time, at the layer's own top-k. Points with the same rows per
+     * expert are averaged. Empty
+     * when the file has no sweep (the defaults).
+     */
+    static List<double[]> rowEfficiency(Hardware base, JsonNode sweep) {
+        JsonNode pts = sweep.path("points");
+        int hidden = sweep.path("hidden").asInt(0), ffn = sweep.path("ffn").asInt(0);
+        if (!pts.isArray() || pts.isEmpty() || hidden <= 0 || ffn <= 0) return List.of();
+        SimDtype d = switch (sweep.path("dtype").asText("F32")) {
+            case "BF16" -> SimDtype.BF16;
+            case "F16" -> SimDtype.FP16;
+            case "Q8_0" -> SimDtype.W8A8;
+            default -> SimDtype.F32;
+        };
+        Roofline r = new Roofline(base, d);
+        java.util.TreeMap<Double, double[]> acc = new java.util.TreeMap<>();
+        int modelK = sweep.path("top_k").asInt(0);
+        for (JsonNode p : pts) {
+            int tokens = p.path("tokens").asInt(0), k = p.path("top_k").asInt(modelK), active = p.path("active_experts").asInt(0);
+            if (k != modelK) continue; // the crossover probes at smaller k are not the layer's own load
+            double ms = Math.min(p.path("grouped_ms").asDouble(Double.MAX_VALUE), p.path("dense_ms").asDouble(Double.MAX_VALUE));
+            if (tokens <= 0 || k <= 0 || active <= 0 || !(ms > 0) || ms == Double.MAX_VALUE) continue;
+            long total = (long) tokens * k;
+            long[] rows = new long[active];
+            for (int e = 0; e < active; e++) rows[e] = total / active + (e < total % active ? 1 : 0);
+            // at most 1: a sweep point faster than the roofline (weights still cached from the previous repetition)
+            // says the kernel is at the memory figure, not above it
+            double eff = Math.min(1, r.experts(rows, hidden, ffn) / (ms * 1e-3));
+            double[] a = acc.computeIfAbsent((double) total / active, x -> new double[2]);
+            a[0] += eff;
+            a[1]++;
+        }
+        List<double[]> out = new java.util.ArrayList<>();
+        for (var e : acc.entrySet()) out.add(new double[]{e.getKey(), e.getValue()[0] / e.getValue()[1]});
+        return out;
+    }
+
+    private static double physicalMemoryGb() {
+        if (ManagementFactory.getOperatingSystemMXBean() instanceof com.sun.management.OperatingSystemMXBean os) {
+            return os.getTotalMemorySize() / 1e9;
+        }
+        return Runtime.getRuntime().maxMemory() / 1e9;
+    }
+
+    private static double positive(JsonNode n, String field, String who) {
+        JsonNode v = n.path(field);
+        if (!v.isNumber() || !(v.asDouble() > 0) || Double.isInfinite(v.asDouble())) {
+            throw new JmoeException(who, "missing or non-positive " + field, "field " + field);
+        }
+        return v.asDouble();
+    }
+
+    private static double fraction(JsonNode n, String field, String who) {
+        double v = positive(n, field, who);
+        if (v > 1) throw new JmoeException(who, field + " must be at most 1, got " + v, "field " + field);
+        return v;
+    }
+}

@@ -1,0 +1,88 @@
+package org.jmoe.sim;
+
+/**
+ * The time of one operator on one device: {@code max(flops / sustained FLOP/s, bytes / sustained bytes/s)} plus the
+ * launch overhead. GEMMs take weights in the weight dtype (streamed at the profile's weight bandwidth) and
+ * activations in the activation dtype; the matrix unit processes rows in tiles of {@link Hardware#mmaTileRows()}, so
+ * m rows cost ⌈m/tile⌉·tile rows of compute (the reason tiny per-expert loads are never compute bound).
+ */
+public final class Roofline {
+    /** Grouped GEMM (one launch over all local experts) reaches this share of a dense GEMM's efficiency. */
+    public static final double GROUPED_EFFICIENCY = 0.9;
+
+    private final Hardware hw;
+    private final SimDtype weights;
+    private final SimDtype act;
+    private final double flops, actFlops, weightBw, memBw, overhead;
+
+    public Roofline(Hardware hw, SimDtype weights) {
+        this.hw = hw;
+        this.weights = weights;
+        this.act = weights == SimDtype.F32 ? SimDtype.F32 : SimDtype.BF16;
+        this.flops = hw.flops(weights);
+        this.actFlops = hw.flops(act);
+        this.weightBw = hw.weightBytesPerS(weights);
+        this.memBw = hw.memoryBytesPerS();
+        this.overhead = hw.kernelOverheadUs() * 1e-6;
+    }
+
+    public Hardware hardware() { return hw; }
+
+    public SimDtype weights() { return weights; }
+
+    /** Activation element size in bytes (bf16, or f32 for f32 weights). */
+    public double actBytes() { return act.bytes(); }
+
+    /** Rows rounded up to whole matrix-unit tiles. */
+    public double tiled(double m) {
+        int t = hw.mmaTileRows();
+        return m <= 0 ? 0 : Math.ceil(m / t) * t;
+    }
+
+    /** y[m×n] = x[m×k] · W[k×n] with W in the weight dtype. */
+    public double gemm(double m, double n, double k) {
+        if (m <= 0) return 0;
+        double c = 2 * tiled(m) * n * k / flops;
+        double b = n * k * weights.bytes() / weightBw + (m * k + m * n) * actBytes() / memBw;
+        return Math.max(c, b) / hw.efficiency(m) + overhead;
+    }
+
+    /** An operator on activations only (attention core, elementwise): FLOPs at the activation dtype's rate. */
+    public double activations(double flopCount, double bytes) {
+        return Math.max(flopCount / actFlops, bytes / memBw) + overhead;
+    }
+
+    /** A memory-bound operator over {@code bytes} ({@code launches} kernels). */
+    public double memory(double bytes, int launches) {
+        return bytes / memBw + launches * overhead;
+    }
+
+    /**
+     * A SwiGLU expert block on one device: for each expert its rows {@code rows[e]} (0 = inactive), gate+up
+     * ({@code 2·ffn} wide) then down, of width {@code ffn} on this device. The faster of two kernels, as EPS-MoE
+     * switches them by load: dense (per expert, full efficiency, one launch per GEMM) or grouped (one launch per
+     * projection over every active expert, {@value #GROUPED_EFFICIENCY} of the efficiency).
+     */
+    public double experts(long[] rows, double hidden, double ffn) {
+        double dense = 0, gFlops = 0, gBytes = 0, act = 0;
+        int active = 0;
+        for (long r : rows) {
+            if (r <= 0) continue;
+            active++;
+            dense += gemm(r, 2 * ffn, hidden) + gemm(r, hidden, ffn);
+            gFlops += 2 * tiled(r) * 3 * ffn * hidden;
+            gBytes += 3 * ffn * hidden * weights.bytes() / weightBw + (r * hidden * 2 + r * 3 * ffn) * actBytes() / memBw;
+            act += r * 3 * ffn * actBytes();
+        }
+        if (active == 0) return 0;
+        double grouped = Math.max(gFlops / (flops * GROUPED_EFFICIENCY), gBytes) / hw.efficiency(rowsPerActive(rows)) + 2 * overhead;
+        return Math.min(dense, grouped) + memory(act, 1);
+    }
+
+    private static double rowsPerActive(long[] rows) {
+        long s = 0;
+        int a = 0;
+        for (long r : rows) if (r > 0) { s += r; a++; }
+        return a == 0 ? 0 : (double) s / a;
+    }
+}

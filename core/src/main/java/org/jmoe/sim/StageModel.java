@@ -1,0 +1,274 @@
+package org.jmoe.sim;
+
+import java.util.HashMap;
+import java.util.Map;
+
+/**
+ * The time one pipeline stage takes for one microbatch, layer by layer, on its slowest device: attention
+ * (projections, core, norms, tensor-parallel all-reduce), dense FFN layers, and MoE layers (router, dispatch, expert
+ * GEMMs on the busiest rank, combine, shared expert, scheduled serially or as EPS chunks). Training adds the backward
+ * pass: twice the forward compute and the same communication again.
+ */
+final class StageModel {
+    /** MoE layers sample their loads from this many distinct layers (cycled). */
+    static final int LAYER_SAMPLES = 4;
+
+    /** A microbatch: sequences, query tokens per sequence, (query, key) pairs per sequence. */
+    record Work(double seqs, double queries, double pairs, boolean decode, boolean train) {
+        double tokens() { return seqs * queries; }
+    }
+
+    private final SimRequest req;
+    private final ModelProfile m;
+    private final Hardware hw;
+    private final Roofline roof;
+    private final Plan plan;
+    private final Layout attn, experts, shared;
+    private final int stageDevices;
+    private final RouterModel router;
+    private final Map<Integer, LoadSampler> samplers = new HashMap<>();
+    private final int[] expertRank;
+    /** Routing figures, summed over the layers costed: {max/mean, IS, mean k, dropped share, remote, inter-node, n}. */
+    final double[] routing = new double[7];
+    private int chunksUsed;
+
+    StageModel(SimRequest req, RouterModel router) {
+        this.req = req;
+        this.m = req.model();
+        this.hw = req.hardware();
+        this.roof = new Roofline(hw, req.dtype());
+        this.plan = req.plan();
+        this.stageDevices = plan.stageDevices();
+        this.attn = new Layout(plan.attn(), stageDevices);
+        this.experts = new Layout(plan.experts(), stageDevices);
+        this.shared = new Layout(plan.shared(), stageDevices);
+        this.router = router;
+        int ep = plan.experts().ep();
+        expertRank = new int[m.experts()];
+        for (int e = 0; e < m.experts(); e++) expertRank[e] = (int) ((long) e * ep / m.experts());
+    }
+
+    int chunksUsed() { return chunksUsed; }
+
+    private LoadSampler sampler(int stage) {
+        return samplers.computeIfAbsent(stage, s -> {
+            int[][] ed = new int[m.experts()][];
+            for (int e = 0; e < m.experts(); e++) ed[e] = experts.rank(s, 0, expertRank[e]);
+            return new LoadSampler(router, req.popularity(), req.trace(), ed, experts.replica(s, 0), hw, req.seed());
+        });
+    }
+
+    /** Layers [from, to) of stage {@code s}. */
+    static int[] layers(int layers, int pp, int s) {
+        return new int[]{(int) ((long) s * layers / pp), (int) ((long) (s + 1) * layers / pp)};
+    }
+
+    /** One microbatch through stage s; stage times added to {@code b}; returns seconds. */
+    double stage(int s, Work w, Breakdown b) {
+        int[] range = layers(m.layers(), plan.pp(), s);
+        double t = 0;
+        for (int l = range[0]; l < range[1]; l++) {
+            t += attention(s, w, b);
+            if (l < m.denseLayers() || m.experts() == 0) t += denseFfn(s, w, b);
+            else t += moe(s, (l - m.denseLayers()) % LAYER_SAMPLES, w, b);
+        }
+        if (s == plan.pp() - 1) t += lmHead(w, b);
+        if (s < plan.pp() - 1) {
+            double bytes = Math.ceil(w.seqs() / plan.attn().dp()) * w.queries() * m.hidden() * roof.actBytes();
+            double p2p = Collectives.sendRecv(hw, s * stageDevices, (s + 1) * stageDevices, bytes) * (w.train() ? 2 : 1);
+            b.add("pipeline_comm", p2p);
+            t += p2p;
+        }
+        return t;
+    }
+
+    /** Compute multiplier: forward only, or forward + backward (2x). */
+    private double cx(Work w) { return w.train() ? 3 : 1; }
+
+    /** Communication multiplier: forward, or forward + backward. */
+    private double mx(Work w) { return w.train() ? 2 : 1; }
+
+    private double attention(int s, Work w, Breakdown b) {
+        int tp = plan.attn().tp();
+        double seqs = Math.ceil(w.seqs() / plan.attn().dp());
+        double T = seqs * w.queries();
+        double proj;
+        ModelProfile.Mla mla = m.mla();
+        double kvShare;
+        if (mla == null) {
+            double kvPerRank = Math.ceil((double) m.kvHeads() / tp) * m.headDim();
+            proj = roof.gemm(T, (double) m.qDim() / tp + 2 * kvPerRank, m.hidden()) + roof.gemm(T, m.hidden(), (double) m.qDim() / tp);
+            kvShare = Math.ceil((double) m.kvHeads() / tp) / m.kvHeads();
+        } else {
+            double h = (double) m.heads() / tp;
+            proj = (mla.qLoraRank() > 0 ? roof.gemm(T, mla.qLoraRank(), m.hidden()) + roof.gemm(T, h * (mla.qkNopeDim() + mla.qkRopeDim()), mla.qLoraRank())
+                    : roof.gemm(T, h * (mla.qkNopeDim() + mla.qkRopeDim()), m.hidden()))
+                    + roof.gemm(T, mla.kvLoraRank() + mla.qkRopeDim(), m.hidden())
+                    + roof.gemm(T, h * (mla.qkNopeDim() + mla.vHeadDim()), mla.kvLoraRank())
+                    + roof.gemm(T, m.hidden(), h * mla.vHeadDim());
+            kvShare = 1; // the latent is shared by all heads: every tensor-parallel rank keeps and reads all of it
+        }
+        double kvBytes = req.kvDtype().bytes();
+        double flops = seqs * w.pairs() * m.scoreFlopsPerPair(w.decode()) / tp;
+        double bytes;
+        if (w.decode()) {
+            bytes = seqs * w.pairs() * m.kvElementsPerToken() * kvShare * kvBytes + T * 2.0 * m.attnOutDim() / tp * roof.actBytes();
+        } else {
+            bytes = T * (2.0 * m.qDim() / tp + 2 * m.kvElementsPerToken() * kvShare) * roof.actBytes() + T * m.kvElementsPerToken() * kvShare * kvBytes;
+        }
+        double core = roof.activations(flops, bytes);
+        double norms = roof.memory(T * m.hidden() * roof.actBytes() * 10, 5);
+        double comm = tp > 1 ? Collectives.allReduce(hw, attn.tpGroup(s, 0, 0), T * m.hidden() * roof.actBytes()) : 0;
+        b.add("attention", (proj + core) * cx(w));
+        b.add("norms", norms * cx(w));
+        b.add("attention_comm", comm * mx(w));
+        return (proj + core + norms) * cx(w) + comm * mx(w);
+    }
+
+    private double denseFfn(int s, Work w, Breakdown b) {
+        int tp = plan.attn().tp();
+        double T = Math.ceil(w.seqs() / plan.attn().dp()) * w.queries();
+        double f = (double) m.denseFfn() / tp;
+        double c = roof.gemm(T, 2 * f, m.hidden()) + roof.gemm(T, m.hidden(), f) + roof.memory(T * 3 * f * roof.actBytes(), 1);
+        double comm = tp > 1 ? Collectives.allReduce(hw, attn.tpGroup(s, 0, 0), T * m.hidden() * roof.actBytes()) : 0;
+        b.add("dense_ffn", c * cx(w));
+        b.add("attention_comm", comm * mx(w));
+        return c * cx(w) + comm * mx(w);
+    }
+
+    private double lmHead(Work w, Breakdown b) {
+        double seqs = Math.ceil(w.seqs() / plan.attn().dp());
+        double T = w.train() ? seqs * w.queries() : seqs; // inference needs logits of each sequence's last token only
+        double t = roof.gemm(T, (double) m.vocab() / plan.attn().tp(), m.hidden()) * cx(w);
+        b.add("lm_head", t);
+        return t;
+    }
+
+    private double moe(int s, int sample, Work w, Breakdown b) {
+        Plan.Part ep = plan.experts();
+        double tokens = w.tokens();
+        int tpA = plan.attn().tp();
+        double Ta = Math.ceil(w.seqs() / plan.attn().dp()) * w.queries();
+        // router: each attention-TP rank routes its share of the replica's tokens
+        double route = roof.gemm(Ta / tpA, m.experts(), m.hidden()) + roof.memory(Ta / tpA * m.experts() * 4, 1);
+        long Te = (long) Math.ceil(tokens / ep.dp());
+        LayerLoad load = sampler(s).layer(Te, sample);
+        long[] rankRows = load.rankRows(expertRank, ep.ep());
+        long maxRank = 0;
+        for (long r : rankRows) maxRank = Math.max(maxRank, r);
+        int[] replica = experts.replica(s, 0);
+        // shared expert
+        double sh = 0, shComm = 0;
+        if (m.sharedFfn() > 0) {
+            Plan.Part sp = plan.shared();
+            double Ts = Math.ceil(tokens / sp.dp());
+            double f = (double) m.sharedFfn() / sp.tp();
+            sh = roof.gemm(Ts, 2 * f, m.hidden()) + roof.gemm(Ts, m.hidden(), f) + roof.memory(Ts * 3 * f * roof.actBytes(), 1);
+            if (sp.tp() > 1) {
+                int[] g = shared.tpGroup(s, 0, 0);
+                double bytes = Ts * m.hidden() * roof.actBytes();
+                boolean sameAsAttn = sp.dp() == plan.attn().dp() && sp.tp() == plan.attn().tp();
+                shComm = sameAsAttn ? Collectives.allReduce(hw, g, bytes) : Collectives.allGather(hw, g, bytes) + Collectives.reduceScatter(hw, g, bytes);
+            }
+        }
+        int chunks = 1;
+        if (req.schedule() == SimRequest.Schedule.EPS) {
+            if (req.chunks() > 0) {
+                chunks = (int) Math.max(1, Math.min(req.chunks(), Math.max(1, Te)));
+            } else {
+                // N* = sqrt(C/k) from EPS-MoE, and a few round counts around it: the one whose pipeline is shortest
+                // (splitting re-reads every active expert's weights per chunk, which N* alone does not see)
+                double c1 = expertTime(load, 1), d1 = exchange(load, 1, replica, maxRank, req.dtype().dispatchBytes());
+                int nStar = EpsPipeline.optimalChunks(2 * d1, c1, hw.epsChunkOverheadUs() * 1e-6, Math.max(1, Te));
+                double best = Double.MAX_VALUE;
+                for (int n : new int[]{1, 2, 3, 4, 6, 8, 12, 16, nStar}) {
+                    if (n > Math.max(1, Te)) continue;
+                    double t = block(load, n, replica, maxRank, sh);
+                    if (t < best - 1e-12) { best = t; chunks = n; }
+                }
+            }
+        }
+        chunksUsed = Math.max(chunksUsed, chunks);
+        double dispatch = exchange(load, chunks, replica, maxRank, req.dtype().dispatchBytes());
+        double combine = exchange(load, chunks, replica, maxRank, req.dtype().combineBytes());
+        double comp = expertTime(load, chunks);
+        double fwdScale = 1, bwdScale = w.train() ? 2 : 0;
+        double block = 0, overlap = 0;
+        for (double scale : new double[]{fwdScale, bwdScale}) {
+            if (scale == 0) continue;
+            EpsPipeline.Result r;
+            if (chunks == 1) {
+                r = EpsPipeline.serial(dispatch, sh * scale, comp * scale, combine);
+            } else {
+                double[] d = new double[chunks], c = new double[chunks], x = new double[chunks];
+                java.util.Arrays.fill(d, dispatch);
+                java.util.Arrays.fill(c, comp * scale);
+                java.util.Arrays.fill(x, combine);
+                r = EpsPipeline.eps(d, c, x, sh * scale, hw.epsChunkOverheadUs() * 1e-6);
+                b.add("eps_chunk_overhead", chunks * hw.epsChunkOverheadUs() * 1e-6);
+            }
+            block += r.seconds();
+            overlap += r.overlapped();
+        }
+        b.add("router", route * cx(w));
+        b.add("dispatch", dispatch * chunks * mx(w));
+        b.add("experts", comp * chunks * cx(w));
+        b.add("combine", combine * chunks * mx(w));
+        b.add("shared", sh * cx(w));
+        b.add("overlap", -overlap);
+        b.add("shared_comm", shComm * mx(w));
+        addRouting(load, rankRows, Te);
+        return route * cx(w) + block + shComm * mx(w);
+    }
+
+    /** Forward time of the MoE block (dispatch, shared, experts, combine) in {@code n} chunks. */
+    private double block(LayerLoad load, int n, int[] replica, long maxRank, double shared) {
+        double d = exchange(load, n, replica, maxRank, req.dtype().dispatchBytes());
+        double x = exchange(load, n, replica, maxRank, req.dtype().combineBytes());
+        double c = expertTime(load, n);
+        if (n == 1) return EpsPipeline.serial(d, shared, c, x).seconds();
+        double[] dd = new double[n], cc = new double[n], xx = new double[n];
+        java.util.Arrays.fill(dd, d);
+        java.util.Arrays.fill(cc, c);
+        java.util.Arrays.fill(xx, x);
+        return EpsPipeline.eps(dd, cc, xx, shared, hw.epsChunkOverheadUs() * 1e-6).seconds();
+    }
+
+    /** Expert compute of one chunk (of {@code chunks}) on the busiest rank. */
+    private double expertTime(LayerLoad load, int chunks) {
+        int ep = plan.experts().ep();
+        double ffn = (double) m.expertFfn() / plan.experts().tp();
+        double worst = 0;
+        for (int r = 0; r < ep; r++) {
+            long[] rows = new long[m.experts() / ep];
+            int n = 0;
+            for (int e = 0; e < m.experts(); e++) if (expertRank[e] == r) rows[n++] = (load.expertRows()[e] + chunks - 1) / chunks;
+            worst = Math.max(worst, roof.experts(rows, m.hidden(), ffn));
+        }
+        return worst;
+    }
+
+    /** One chunk's dispatch (or combine) on the busiest device: what it sends, or what the hottest rank receives. */
+    private double exchange(LayerLoad load, int chunks, int[] replica, long maxRankRows, double elemBytes) {
+        double row = m.hidden() * elemBytes;
+        double sendRows = (double) load.rows() / replica.length / chunks * plan.experts().tp();
+        double recvRows = (double) maxRankRows / chunks;
+        double[] bytes = new double[Level.values().length];
+        for (Level l : Level.LINKS) {
+            double sh = load.levelShare()[l.ordinal()];
+            bytes[l.ordinal()] = Math.max(sendRows, recvRows) * sh * row;
+        }
+        return Collectives.exchange(hw, bytes, Collectives.peers(hw, replica));
+    }
+
+    private void addRouting(LayerLoad load, long[] rankRows, long tokens) {
+        routing[0] += org.jmoe.moe.BatchLoad.maxOverMean(rankRows);
+        routing[1] += org.jmoe.moe.BatchLoad.imbalance(rankRows, tokens);
+        routing[2] += load.meanK();
+        long rows = load.rows();
+        routing[3] += rows + load.dropped() == 0 ? 0 : (double) load.dropped() / (rows + load.dropped());
+        routing[4] += 1 - load.levelShare()[Level.SELF.ordinal()];
+        routing[5] += load.levelShare()[Level.CLUSTER.ordinal()];
+        routing[6]++;
+    }
+}
