@@ -9,6 +9,7 @@ import picocli.CommandLine.Option;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 
 /** {@code jmoe report}: an HTML page with PNG plots from a routing statistics file. */
 @Command(name = "report", mixinStandardHelpOptions = true,
@@ -29,7 +30,7 @@ final class ReportCommand implements Runnable {
             throw new JmoeException(out.toString(), "cannot create directory: " + e.getMessage());
         }
         RoutingReport r = new RoutingReport(n, stats.getFileName().toString());
-        r.write(out);
-        System.err.printf("jmoe: wrote %s (%s)%n", out.resolve("index.html"), String.join(", ", RoutingReport.FILES));
+        List<String> files = r.write(out);
+        System.err.printf("jmoe: wrote %s (%s)%n", out.resolve("index.html"), String.join(", ", files));
     }
 }

@@ -40,7 +40,8 @@ final class RoutingReport {
         this.source = source;
     }
 
-    void write(Path dir) {
+    /** Writes the plots and index.html into {@code dir}; returns the plot files written. */
+    List<String> write(Path dir) {
         System.setProperty("java.awt.headless", "true");
         JsonNode layers = n.path("summary").path("layers");
         if (!layers.isArray() || layers.isEmpty()) throw new JmoeException(source, "no MoE layers in the statistics", "field summary.layers");
@@ -51,6 +52,9 @@ final class RoutingReport {
         if (n.has("stage_times")) save(stages(n.path("stage_times")), dir, STAGES);
         String html = html();
         AtomicFiles.write(dir.resolve("index.html"), tmp -> Files.writeString(tmp, html, StandardCharsets.UTF_8));
+        List<String> written = new ArrayList<>(FILES);
+        if (n.has("stage_times")) written.add(STAGES);
+        return written;
     }
 
     private String router() { return n.path("router").asText("?"); }
@@ -115,8 +119,8 @@ final class RoutingReport {
 
     /** Dispatch, compute, combine and idle time per device, stacked (whole run). */
     private CategoryChart stages(JsonNode st) {
-        CategoryChart c = new CategoryChartBuilder().width(800).height(450)
-                .title(String.format(Locale.ROOT, "Expert stage time per device: %s, %s schedule (%d chunks); busiest %.2fx mean, %.0f%% of comm. hidden",
+        CategoryChart c = new CategoryChartBuilder().width(900).height(450)
+                .title(String.format(Locale.ROOT, "Expert stages per device (%s, %s, %d chunks): busiest %.2fx mean, %.0f%% of comm. hidden",
                         st.path("transport").asText(), st.path("schedule").asText(), st.path("chunks").asInt(),
                         st.path("busy_max_over_mean").asDouble(), 100 * st.path("overlap_fraction").asDouble()))
                 .xAxisTitle("device (" + mesh() + ")").yAxisTitle("ms (whole run)").build();

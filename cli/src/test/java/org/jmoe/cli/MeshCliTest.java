@@ -26,6 +26,22 @@ class MeshCliTest {
         JsonNode a = new ObjectMapper().readTree(dir.resolve("a.json").toFile()).get("logits");
         JsonNode b = new ObjectMapper().readTree(dir.resolve("b.json").toFile()).get("logits");
         assertThat(b).isEqualTo(a); // bit-identical: the same kernels and order per row on every device
+        // the statistics carry per-layer, per-device stage times, and the report draws them
+        JsonNode st = new ObjectMapper().readTree(stats.toFile()).path("stage_times");
+        assertThat(st.path("schedule").asText()).isEqualTo("eps");
+        assertThat(st.path("chunks").asInt()).isEqualTo(3);
+        assertThat(st.path("devices")).hasSize(4);
+        assertThat(st.path("layers").size()).isPositive();
+        for (JsonNode l : st.path("layers")) {
+            assertThat(l.path("devices")).hasSize(4);
+            assertThat(l.path("route_ms").asDouble()).isPositive();
+            double compute = 0;
+            for (JsonNode d : l.path("devices")) compute += d.path("compute_ms").asDouble();
+            assertThat(compute).isPositive();
+        }
+        CliTest.Run rep = run("report", "--stats", stats.toString(), "-o", dir.resolve("rep").toString());
+        assertThat(rep.code()).as(rep.err()).isZero();
+        assertThat(dir.resolve("rep/stages.png")).isNotEmptyFile();
         // a balanced placement from the recorded loads also gives the same logits
         CliTest.Run bal = run("logits", "-m", m, "--tokens", ids, "--devices", "4", "--placement", "balanced", "--loads", stats.toString(),
                 "-o", dir.resolve("c.json").toString());
