@@ -2,6 +2,7 @@ package org.jmoe.cli;
 
 import org.jmoe.JmoeException;
 import org.jmoe.calibrate.Calibration;
+import org.jmoe.cluster.ClusterSecurity;
 import org.jmoe.cluster.LocalWorkers;
 import org.jmoe.cluster.Peers;
 import org.jmoe.cluster.RemoteExperts;
@@ -47,6 +48,12 @@ final class TransportOptions implements AutoCloseable {
             description = "Token chunks of the eps schedule: a count, or auto (N* = sqrt(C/k) from measured times and the calibrated per-chunk overhead) (default: ${DEFAULT-VALUE}).")
     String chunks;
 
+    @Option(names = "--tls-ca", paramLabel = "FILE.pem", description = "Talk to --peers over TLS, trusting this PEM certificate or CA (the workers' --tls-keystore).")
+    Path tlsCa;
+
+    @Option(names = "--cluster-token-file", paramLabel = "FILE", description = "Send this shared token (first line) to --peers workers started with the same file.")
+    Path tokenFile;
+
     private final List<AutoCloseable> opened = new ArrayList<>();
     private LocalWorkers workers;
     private List<String> addresses;
@@ -57,6 +64,9 @@ final class TransportOptions implements AutoCloseable {
             throw new JmoeException("--transport", "unknown transport '" + transport + "' (local or grpc)");
         }
         if (peers != null && localWorkers != null) throw new JmoeException("--peers", "give --peers or --local-workers, not both");
+        if ((tlsCa != null || tokenFile != null) && peers == null) {
+            throw new JmoeException(tlsCa != null ? "--tls-ca" : "--cluster-token-file", "only used with --peers (--local-workers run on loopback, plaintext)");
+        }
         boolean remote = peers != null || localWorkers != null;
         if (transport.equals("grpc") && !remote) throw new JmoeException("--transport", "grpc needs --peers FILE|LIST or --local-workers N");
         return remote ? "grpc" : "local";
@@ -84,7 +94,9 @@ final class TransportOptions implements AutoCloseable {
             opened.add(me);
             return me;
         }
-        RemoteExperts re = RemoteExperts.connect(m.config(), p, addresses(modelPath, p), planner, s == MeshExperts.Schedule.EPS, deadlineMs);
+        String token = tokenFile == null ? null : ClusterSecurity.readSecret(tokenFile, "cluster token");
+        RemoteExperts re = RemoteExperts.connect(m.config(), p, addresses(modelPath, p), planner, s == MeshExperts.Schedule.EPS, deadlineMs,
+                ClusterSecurity.channel(tlsCa), token);
         opened.add(re);
         return re;
     }

@@ -46,6 +46,7 @@ public final class RemoteExperts implements ParallelExperts {
     private final TransportStats bytes = new TransportStats();
     private final StageTimes times;
     private long wireBytes;
+    private boolean tls;
 
     private RemoteExperts(ModelConfig c, Placement placement, List<String> addresses, ChunkPlanner planner, boolean pipelined, long deadlineMs) {
         this.hidden = c.hidden;
@@ -67,6 +68,12 @@ public final class RemoteExperts implements ParallelExperts {
 
     /** As above, with the EPS schedule when {@code pipelined} (chunks from {@code planner}), else serial. */
     public static RemoteExperts connect(ModelConfig c, Placement placement, List<String> addresses, ChunkPlanner planner, boolean pipelined, long deadlineMs) {
+        return connect(c, placement, addresses, planner, pipelined, deadlineMs, ClusterSecurity.channel(null), null);
+    }
+
+    /** As above over the given transport credentials (TLS or plaintext) with an optional cluster token. */
+    public static RemoteExperts connect(ModelConfig c, Placement placement, List<String> addresses, ChunkPlanner planner, boolean pipelined,
+                                        long deadlineMs, io.grpc.ChannelCredentials credentials, String clusterToken) {
         int N = addresses.size(), D = placement.devices();
         if (N == 0) throw new JmoeException("--peers", "no workers given");
         if (D % N != 0) throw new JmoeException("--devices", D + " devices do not split evenly over " + N + " workers");
@@ -77,11 +84,12 @@ public final class RemoteExperts implements ParallelExperts {
             }
         }
         RemoteExperts r = new RemoteExperts(c, placement, addresses, planner, pipelined, deadlineMs);
+        r.tls = !(credentials instanceof io.grpc.InsecureChannelCredentials);
         try {
             BitSet seen = new BitSet();
             for (int k = 0; k < N; k++) {
                 String[] hp = Peers.hostPort(addresses.get(k), "--peers");
-                ManagedChannel ch = NettyChannelBuilder.forAddress(hp[0], Integer.parseInt(hp[1])).usePlaintext()
+                ManagedChannel ch = NettyChannelBuilder.forAddress(hp[0], Integer.parseInt(hp[1]), credentials).intercept(ClusterSecurity.sendToken(clusterToken))
                         .maxInboundMessageSize(ExpertService.MAX_MESSAGE).flowControlWindow(ExpertService.FLOW_WINDOW).build();
                 r.channels.add(ch);
                 ExpertWire.Info info = ExpertWire.parseInfo(r.call(k, ExpertService.INFO, new byte[0]));
@@ -145,7 +153,8 @@ public final class RemoteExperts implements ParallelExperts {
                 case DEADLINE_EXCEEDED -> channels.get(k).getState(false) == io.grpc.ConnectivityState.READY
                         ? "did not answer within the " + deadlineMs + " ms deadline"
                         : "is unreachable (no connection within the " + deadlineMs + " ms deadline)";
-                case UNAVAILABLE -> "is unreachable (" + s.getDescription() + ")";
+                case UNAVAILABLE -> "is unreachable (" + s.getDescription() + (tls ? ")" : "; a worker serving TLS needs --tls-ca)");
+                case UNAUTHENTICATED -> "refused the call: " + s.getDescription() + " (--cluster-token-file)";
                 default -> "failed: " + s.getCode() + (s.getDescription() != null ? " " + s.getDescription() : "");
             };
             throw new JmoeException("worker " + addresses.get(k), what);

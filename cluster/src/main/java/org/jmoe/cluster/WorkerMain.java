@@ -37,16 +37,22 @@ public final class WorkerMain {
 
     /** Serves until the process is stopped. */
     public static void run(String listen, Path modelPath, String experts, Path portFile) throws Exception {
+        run(listen, modelPath, experts, portFile, ClusterSecurity.server(null, null), null);
+    }
+
+    /** As above with transport credentials (TLS or plaintext) and an optional cluster token the coordinator must send. */
+    public static void run(String listen, Path modelPath, String experts, Path portFile, io.grpc.ServerCredentials credentials, String clusterToken) throws Exception {
         String[] hp = Peers.hostPort(listen, "--listen");
         Model m = ModelLoader.load(modelPath);
         BitSet served = parseExperts(experts, m.config().experts);
-        try (WorkerServer w = new WorkerServer(m, served, hp[0], Integer.parseInt(hp[1]))) {
+        try (WorkerServer w = new WorkerServer(m, served, hp[0], Integer.parseInt(hp[1]), credentials, clusterToken)) {
             if (portFile != null) {
                 Path tmp = portFile.resolveSibling(portFile.getFileName() + ".tmp");
                 Files.writeString(tmp, Integer.toString(w.port()));
                 Files.move(tmp, portFile, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
             }
-            System.err.printf("jmoe: worker on %s:%d serving experts %s of %s%n", hp[0], w.port(), experts, modelPath.getFileName());
+            System.err.printf("jmoe: worker on %s:%d serving experts %s of %s (%s%s)%n", hp[0], w.port(), experts, modelPath.getFileName(),
+                    credentials instanceof io.grpc.InsecureServerCredentials ? "plaintext" : "TLS", clusterToken != null ? ", cluster token required" : "");
             w.awaitTermination();
         }
     }

@@ -37,6 +37,11 @@ public final class WorkerServer implements AutoCloseable {
     private float[] y = new float[0];
 
     public WorkerServer(Model model, BitSet served, String host, int port) {
+        this(model, served, host, port, ClusterSecurity.server(null, null), null);
+    }
+
+    /** With transport credentials (TLS or plaintext, {@link ClusterSecurity}) and an optional cluster token. */
+    public WorkerServer(Model model, BitSet served, String host, int port, io.grpc.ServerCredentials credentials, String clusterToken) {
         this.model = model;
         this.served = (BitSet) served.clone();
         ModelConfig c = model.config();
@@ -64,8 +69,8 @@ public final class WorkerServer implements AutoCloseable {
                 }))
                 .build();
         try {
-            this.server = NettyServerBuilder.forAddress(new InetSocketAddress(host, port)).maxInboundMessageSize(ExpertService.MAX_MESSAGE).flowControlWindow(ExpertService.FLOW_WINDOW)
-                    .executor(compute).addService(def).build().start();
+            this.server = NettyServerBuilder.forAddress(new InetSocketAddress(host, port), credentials).maxInboundMessageSize(ExpertService.MAX_MESSAGE).flowControlWindow(ExpertService.FLOW_WINDOW)
+                    .executor(compute).addService(io.grpc.ServerInterceptors.intercept(def, ClusterSecurity.requireToken(clusterToken))).build().start();
         } catch (IOException e) {
             throw new JmoeException("--listen", "cannot listen on " + host + ":" + port + ": " + e.getMessage());
         }
