@@ -115,16 +115,16 @@ final class TransportOptions implements AutoCloseable {
         return addresses = workers.addresses();
     }
 
-    /** Worker k's experts ({@code 0-7,12}): those of devices k*D/n .. (k+1)*D/n-1. */
+    /** Worker k's experts ({@code 0,1,2,12}): those of devices k*D/n .. (k+1)*D/n-1, replicas included. */
     static List<String> expertLists(Placement p, int n) {
         int per = p.devices() / n;
         List<String> out = new ArrayList<>();
         for (int k = 0; k < n; k++) {
             StringBuilder b = new StringBuilder();
             for (int e = 0; e < p.experts(); e++) {
-                int[] h = p.devicesOf(e);
-                if (h.length > 1) throw new JmoeException("--placement", p.name() + " replicates expert " + e + "; worker JVMs serve each expert once");
-                if (h[0] / per == k) b.append(b.isEmpty() ? "" : ",").append(e);
+                boolean mine = false;
+                for (int d : p.devicesOf(e)) mine |= d / per == k; // replicas too: a worker serves every expert on its devices
+                if (mine) b.append(b.isEmpty() ? "" : ",").append(e);
             }
             if (b.isEmpty()) throw new JmoeException("--local-workers", "worker " + k + " would serve no expert (more devices than experts?)");
             out.add(b.toString());

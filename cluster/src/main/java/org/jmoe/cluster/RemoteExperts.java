@@ -47,6 +47,16 @@ public final class RemoteExperts implements ParallelExperts {
     private final StageTimes times;
     private long wireBytes;
     private boolean tls;
+    /** Per expert, the workers holding it (the primary's first). */
+    private final int[][] holders;
+    /** Per worker, why it is taken out of the rotation (null: up); set by failures, cleared by a successful probe. */
+    private final java.util.concurrent.atomic.AtomicReferenceArray<String> down;
+    /** Per worker out of the rotation: when it was last probed, and whether a probe is in flight. */
+    private final long[] probedAt;
+    private final java.util.concurrent.atomic.AtomicBoolean[] probing;
+    /** How often a worker out of the rotation is probed ({@code Echo}) to bring it back. */
+    private static final long PROBE_EVERY_NS = 1_000_000_000L;
+    private long failovers;
 
     private RemoteExperts(ModelConfig c, Placement placement, List<String> addresses, ChunkPlanner planner, boolean pipelined, long deadlineMs) {
         this.hidden = c.hidden;
@@ -56,6 +66,15 @@ public final class RemoteExperts implements ParallelExperts {
         this.pipelined = pipelined;
         this.deadlineMs = deadlineMs;
         this.times = new StageTimes(addresses.size());
+        int N = addresses.size(), per = Math.max(1, placement.devices() / Math.max(1, N));
+        this.holders = new int[placement.experts()][];
+        for (int e = 0; e < holders.length; e++) {
+            holders[e] = java.util.Arrays.stream(placement.devicesOf(e)).map(d -> d / per).distinct().toArray();
+        }
+        this.down = new java.util.concurrent.atomic.AtomicReferenceArray<>(N);
+        this.probedAt = new long[N];
+        this.probing = new java.util.concurrent.atomic.AtomicBoolean[N];
+        for (int k = 0; k < N; k++) probing[k] = new java.util.concurrent.atomic.AtomicBoolean();
     }
 
     /**
@@ -78,15 +97,10 @@ public final class RemoteExperts implements ParallelExperts {
         if (N == 0) throw new JmoeException("--peers", "no workers given");
         if (D % N != 0) throw new JmoeException("--devices", D + " devices do not split evenly over " + N + " workers");
         if (deadlineMs < 1) throw new JmoeException("--deadline", "must be >= 1 ms, got " + deadlineMs);
-        for (int e = 0; e < placement.experts(); e++) {
-            if (placement.devicesOf(e).length > 1) {
-                throw new JmoeException("--placement", placement.name() + " replicates expert " + e + "; worker JVMs serve each expert once (use --slots with no spare slot, or a local mesh)");
-            }
-        }
         RemoteExperts r = new RemoteExperts(c, placement, addresses, planner, pipelined, deadlineMs);
         r.tls = !(credentials instanceof io.grpc.InsecureChannelCredentials);
         try {
-            BitSet seen = new BitSet();
+            BitSet covered = new BitSet();
             for (int k = 0; k < N; k++) {
                 String[] hp = Peers.hostPort(addresses.get(k), "--peers");
                 ManagedChannel ch = NettyChannelBuilder.forAddress(hp[0], Integer.parseInt(hp[1]), credentials).intercept(ClusterSecurity.sendToken(clusterToken))
@@ -98,16 +112,20 @@ public final class RemoteExperts implements ParallelExperts {
                             + info.hidden() + ", " + info.experts() + " experts of width " + info.expertFfn() + ")");
                 }
                 BitSet want = new BitSet();
-                for (int e = 0; e < c.experts; e++) if (placement.device(e) / (D / N) == k) want.set(e);
+                for (int e = 0; e < c.experts; e++) for (int h : r.holders[e]) if (h == k) want.set(e);
                 BitSet has = new BitSet();
                 for (int e : info.served()) {
-                    if (seen.get(e)) throw new JmoeException("worker " + addresses.get(k), "expert " + e + " is also served by another worker (duplicate ownership)");
-                    seen.set(e);
+                    if (e < 0 || e >= c.experts) throw new JmoeException("worker " + addresses.get(k), "serves expert " + e + ", the model has " + c.experts);
+                    if (!want.get(e)) {
+                        throw new JmoeException("worker " + addresses.get(k), "serves expert " + e + ", which the placement puts on worker "
+                                + addresses.get(r.holders[e][0]) + " (duplicate ownership)");
+                    }
                     has.set(e);
                 }
                 BitSet missing = (BitSet) want.clone();
                 missing.andNot(has);
                 if (!missing.isEmpty()) throw new JmoeException("worker " + addresses.get(k), "does not serve experts " + missing + " that the placement puts on it");
+                covered.or(has);
             }
             return r;
         } catch (RuntimeException e) {
@@ -155,24 +173,122 @@ public final class RemoteExperts implements ParallelExperts {
                         : "is unreachable (no connection within the " + deadlineMs + " ms deadline)";
                 case UNAVAILABLE -> "is unreachable (" + s.getDescription() + (tls ? ")" : "; a worker serving TLS needs --tls-ca)");
                 case UNAUTHENTICATED -> "refused the call: " + s.getDescription() + " (--cluster-token-file)";
+                case UNKNOWN -> "lost the connection (" + s.getDescription() + ")";
                 default -> "failed: " + s.getCode() + (s.getDescription() != null ? " " + s.getDescription() : "");
             };
-            throw new JmoeException("worker " + addresses.get(k), what);
+            // gone or silent (a replica may take over), as opposed to a live worker refusing the request
+            boolean lost = switch (s.getCode()) {
+                case DEADLINE_EXCEEDED, UNAVAILABLE, UNKNOWN, CANCELLED, ABORTED -> true;
+                default -> false;
+            };
+            throw new WorkerFailure("worker " + addresses.get(k), what, k, lost);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new JmoeException("worker " + addresses.get(k), "interrupted while waiting");
         }
     }
 
+    /** A worker's call failed; {@code lost} when the worker is gone or silent, so a replica may take its rows. */
+    static final class WorkerFailure extends JmoeException {
+        final int worker;
+        final boolean lost;
+
+        WorkerFailure(String subject, String what, int worker, boolean lost) {
+            super(subject, what);
+            this.worker = worker;
+            this.lost = lost;
+        }
+    }
+
+    /** Layers that were run again on replicas after a worker was lost. */
+    public long failovers() { return failovers; }
+
+    /** Workers taken out of the rotation after a failure, with the reason (empty when all are up). */
+    public java.util.Map<String, String> downWorkers() {
+        java.util.Map<String, String> m = new java.util.LinkedHashMap<>();
+        for (int k = 0; k < down.length(); k++) if (down.get(k) != null) m.put(addresses.get(k), down.get(k));
+        return m;
+    }
+
+    /**
+     * Runs the layer on the workers. A worker lost during the layer (unreachable, or silent past the deadline) is
+     * taken out of the rotation and the whole layer is run again with its experts on live replicas, when every
+     * routed expert has one; otherwise the step fails naming the worker. Outstanding calls are cancelled either
+     * way. A worker out of the rotation comes back once its connection is ready again; an expert whose holders are
+     * all out is still tried on its primary (it may have just restarted).
+     */
     @Override
     public void compute(int layer, LayerWeights w, RoutingPlan plan, float[] xb, float[] slotOut, Parallel pool) {
+        for (int k = 0; k < down.length(); k++) if (down.get(k) != null) probe(k);
+        for (int attempt = 0; ; attempt++) {
+            List<ListenableFuture<byte[]>> outstanding = new ArrayList<>();
+            try {
+                computeOnce(layer, plan, xb, slotOut, owners(plan), outstanding);
+                return;
+            } catch (WorkerFailure f) {
+                for (ListenableFuture<byte[]> o : outstanding) o.cancel(true);
+                if (!f.lost) throw f;
+                down.set(f.worker, f.getMessage());
+                probedAt[f.worker] = System.nanoTime();
+                if (attempt >= down.length() || !everyExpertHasALiveHolder(plan)) throw f;
+                failovers++;
+            } catch (RuntimeException e) {
+                for (ListenableFuture<byte[]> o : outstanding) o.cancel(true);
+                throw e;
+            }
+        }
+    }
+
+    /**
+     * At most once a second, without blocking the step: an {@code Echo} to a worker out of the rotation; it is back
+     * when the echo returns within the deadline (a paused worker keeps its connection open, so the channel's
+     * state alone does not say it answers).
+     */
+    private void probe(int k) {
+        long now = System.nanoTime();
+        if (now - probedAt[k] < PROBE_EVERY_NS || !probing[k].compareAndSet(false, true)) return;
+        probedAt[k] = now;
+        ListenableFuture<byte[]> f = send(k, ExpertService.ECHO, new byte[]{1});
+        f.addListener(() -> {
+            try {
+                f.get();
+                down.set(k, null);
+            } catch (Exception ignored) {
+                // still out; the next step probes again after the interval
+            } finally {
+                probing[k].set(false);
+            }
+        }, com.google.common.util.concurrent.MoreExecutors.directExecutor());
+    }
+
+    private boolean everyExpertHasALiveHolder(RoutingPlan plan) {
+        for (int e = 0; e < plan.experts(); e++) {
+            if (plan.load(e) == 0) continue;
+            boolean live = false;
+            for (int h : holders[e]) live |= down.get(h) == null;
+            if (!live) return false;
+        }
+        return true;
+    }
+
+    /** The worker each expert's rows go to: its first holder in the rotation, else its primary. */
+    private int[] owners(RoutingPlan plan) {
+        int[] owner = new int[plan.experts()];
+        for (int e = 0; e < owner.length; e++) {
+            owner[e] = holders[e][0];
+            for (int h : holders[e]) if (down.get(h) == null) { owner[e] = h; break; }
+        }
+        return owner;
+    }
+
+    private void computeOnce(int layer, RoutingPlan plan, float[] xb, float[] slotOut, int[] owner, List<ListenableFuture<byte[]>> outstanding) {
         long t0 = System.nanoTime();
         int N = channels.size(), D = placement.devices(), per = D / N, T = plan.tokens(), E = plan.experts(), mk = plan.maxK(), H = hidden;
         // Slots per worker, ordered by expert then token.
         int[][] slots = new int[N][plan.assignments()];
         int[] count = new int[N];
         for (int e = 0; e < E; e++) {
-            int k = placement.device(e) / per;
+            int k = owner[e];
             for (int i = 0; i < plan.load(e); i++) slots[k][count[k]++] = plan.slotOf(e, i);
         }
         int n = planner.chunks(T);
@@ -192,6 +308,7 @@ public final class RemoteExperts implements ParallelExperts {
                     wireBytes += req.length;
                     ListenableFuture<byte[]> f = chunkSlots[k].length == 0 ? null : send(k, ExpertService.COMPUTE, req);
                     if (f != null) {
+                        outstanding.add(f);
                         final long[] done = doneAt[i];
                         final int kk = k;
                         f.addListener(() -> done[kk] = System.nanoTime(), com.google.common.util.concurrent.MoreExecutors.directExecutor());
