@@ -71,6 +71,7 @@ public final class ExpertWire {
     public static Response parseResponse(byte[] m) {
         ByteBuffer b = ByteBuffer.wrap(m).order(ByteOrder.LITTLE_ENDIAN);
         header(b, RES, "response");
+        if (b.remaining() < 16) throw bad("response", "truncated: " + b.remaining() + " bytes after the header");
         int rows = b.getInt(), hidden = b.getInt();
         long ns = b.getLong();
         if (rows < 0 || hidden < 1 || (long) rows * hidden * 4 != b.remaining()) throw bad("response", rows + " rows of " + hidden + " floats announced, " + b.remaining() + " bytes present");

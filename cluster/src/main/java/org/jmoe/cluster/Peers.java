@@ -10,13 +10,21 @@ import java.util.List;
 
 /** The static cluster description: worker addresses from a file (one {@code host:port} a line, {@code #} comments) or a list. */
 public final class Peers {
+    /** A DNS name or IPv4 address (letters, digits, dots, hyphens, underscores), or a bracketed IPv6 address. */
+    private static final java.util.regex.Pattern HOST = java.util.regex.Pattern.compile("[A-Za-z0-9._-]{1,253}|\\[[0-9A-Fa-f:.%a-zA-Z]{2,100}\\]");
+
     private Peers() {}
 
     /** {@code spec} is a file name, or {@code host:port[,host:port...]}. */
     public static List<String> parse(String spec) {
         List<String> out = new ArrayList<>();
-        Path f = Path.of(spec);
-        if (Files.isRegularFile(f)) {
+        Path f;
+        try {
+            f = Path.of(spec);
+        } catch (java.nio.file.InvalidPathException e) {
+            f = null; // not a file name (e.g. a NUL in it): read as a list, which then names what is wrong
+        }
+        if (f != null && Files.isRegularFile(f)) {
             List<String> lines;
             try {
                 if (Files.size(f) > (1 << 20)) throw new JmoeException(spec, "peers file larger than 1 MiB");
@@ -41,17 +49,20 @@ public final class Peers {
         return out;
     }
 
-    /** Splits and checks {@code host:port}. */
+    /** Splits and checks {@code host:port} ({@code [v6]:port} gives the address without brackets). */
     public static String[] hostPort(String s, String where) {
         int c = s.lastIndexOf(':');
         if (c <= 0 || c == s.length() - 1) throw new JmoeException(where, "'" + s + "' is not host:port");
         String host = s.substring(0, c), port = s.substring(c + 1);
+        if (!HOST.matcher(host).matches()) {
+            throw new JmoeException(where, "'" + host + "' is not a host name, IPv4 address or [IPv6] address in '" + s + "'");
+        }
         try {
             int p = Integer.parseInt(port);
             if (p < 0 || p > 65535) throw new JmoeException(where, "port " + p + " out of range in '" + s + "'");
         } catch (NumberFormatException e) {
             throw new JmoeException(where, "port '" + port + "' is not a number in '" + s + "'");
         }
-        return new String[]{host, port};
+        return new String[]{host.startsWith("[") ? host.substring(1, host.length() - 1) : host, port};
     }
 }
