@@ -77,19 +77,30 @@ public final class MachineProbe {
 
     /** A random weight matrix of {@code rows x cols} in {@code type}, off-heap. */
     public Tensor randomWeight(DType type, int rows, int cols, long seed) {
-        RowEncoder enc = RowEncoder.of(type);
+        return randomWeight(arena, type, rows, cols, seed);
+    }
+
+    private final java.util.Map<String, byte[][]> rowBanks = new java.util.HashMap<>();
+
+    /** As above, allocated in {@code where}. */
+    Tensor randomWeight(Arena where, DType type, int rows, int cols, long seed) {
         long rowBytes = type.bytesFor(cols);
-        MemorySegment seg = arena.allocate(rowBytes * rows, 64);
-        SplittableRandom r = new SplittableRandom(seed);
-        // encode a few distinct rows and repeat them: the kernels' speed does not depend on the values
-        int distinct = Math.min(rows, 64);
-        byte[][] enc64 = new byte[distinct][(int) rowBytes];
-        float[] row = new float[cols];
-        for (int i = 0; i < distinct; i++) {
-            for (int k = 0; k < cols; k++) row[k] = (float) (r.nextGaussian() * 0.05);
-            enc.encode(row, enc64[i]);
-        }
-        for (int i = 0; i < rows; i++) MemorySegment.copy(MemorySegment.ofArray(enc64[i % distinct]), 0, seg, i * rowBytes, rowBytes);
+        MemorySegment seg = where.allocate(rowBytes * rows, 64);
+        // a bank of 64 encoded random rows per dtype and width, repeated with a seed-dependent offset: the kernels'
+        // speed does not depend on the values, and encoding (K-quants especially) is slow
+        byte[][] bank = rowBanks.computeIfAbsent(type + "/" + cols, k -> {
+            RowEncoder enc = RowEncoder.of(type);
+            SplittableRandom r = new SplittableRandom(cols * 31L + type.ordinal());
+            byte[][] b = new byte[64][(int) rowBytes];
+            float[] row = new float[cols];
+            for (byte[] e : b) {
+                for (int i = 0; i < cols; i++) row[i] = (float) (r.nextGaussian() * 0.05);
+                enc.encode(row, e);
+            }
+            return b;
+        });
+        int off = (int) Math.floorMod(seed * 7, 64);
+        for (int i = 0; i < rows; i++) MemorySegment.copy(MemorySegment.ofArray(bank[(i + off) % 64]), 0, seg, i * rowBytes, rowBytes);
         return new Tensor("calibrate." + type, type, new long[]{cols, rows}, seg);
     }
 
@@ -116,35 +127,69 @@ public final class MachineProbe {
         return 2.0 * n * n * T / ns;
     }
 
-    /** GB/s of a vectorised streaming read (sum) of a buffer far larger than the caches, all threads. */
+    /** GB/s of a vectorised streaming read (sum) of a buffer larger than the caches ({@link #streamBytes()}), all threads. */
     public double memoryBandwidthGbs() {
-        long bytes = quick ? 64L << 20 : 512L << 20;
-        MemorySegment seg = arena.allocate(bytes, 64);
-        seg.fill((byte) 1);
-        int parts = pool.threads();
-        float[] sink = new float[parts];
-        long ns = best(reps(), () -> pool.forEach(parts, (task, w) -> {
-            long a = bytes * task / parts / 64 * 64, b = bytes * (task + 1) / parts / 64 * 64;
-            FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
-            int step = F.vectorByteSize();
-            for (long o = a; o + 2L * step <= b; o += 2L * step) {
-                acc0 = acc0.add(FloatVector.fromMemorySegment(F, seg, o, ByteOrder.LITTLE_ENDIAN));
-                acc1 = acc1.add(FloatVector.fromMemorySegment(F, seg, o + step, ByteOrder.LITTLE_ENDIAN));
-            }
-            sink[task] = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
-        }));
-        return (double) bytes / ns;
+        long bytes = streamBytes();
+        try (Arena buf = Arena.ofShared()) {
+            MemorySegment seg = buf.allocate(bytes, 64);
+            seg.fill((byte) 1);
+            int parts = pool.threads();
+            float[] sink = new float[parts];
+            long ns = best(reps(), () -> pool.forEach(parts, (task, w) -> {
+                long from = bytes * task / parts / 64 * 64, to = bytes * (task + 1) / parts / 64 * 64;
+                FloatVector acc0 = FloatVector.zero(F), acc1 = FloatVector.zero(F);
+                int step = F.vectorByteSize();
+                for (long o = from; o + 2L * step <= to; o += 2L * step) {
+                    acc0 = acc0.add(FloatVector.fromMemorySegment(F, seg, o, ByteOrder.LITTLE_ENDIAN));
+                    acc1 = acc1.add(FloatVector.fromMemorySegment(F, seg, o + step, ByteOrder.LITTLE_ENDIAN));
+                }
+                sink[task] = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+            }));
+            return (double) bytes / ns;
+        }
     }
 
-    /** Weight GB/s of the engine's matrix-vector product (one token) for {@code type}, all threads. */
+    /**
+     * Weight GB/s of the engine's matrix-vector products (one token) for {@code type}, all threads, the way decode
+     * streams a model: many distinct 1024 x 2048 matrices (2–8 MB each) one after another, over a working set larger
+     * than the last-level cache ({@link #streamBytes()}), so the figure is DRAM-bound as decode is.
+     */
     public double matvecGbs(DType type) {
-        int cols = 4096;
-        long target = quick ? 32L << 20 : 256L << 20;
-        int rows = (int) Math.max(256, target / type.bytesFor(cols));
-        Tensor w = randomWeight(type, rows, cols, 3);
-        float[] x = randomFloats(cols, 4), y = new float[rows];
-        long ns = best(reps() * 2, () -> MatMul.mul(pool, w, x, 0, cols, 1, y, 0, rows));
-        return (double) w.byteSize() / ns;
+        int cols = 2048, rows = 1024;
+        long each = type.bytesFor((long) rows * cols);
+        int count = (int) Math.max(2, streamBytes() / each);
+        try (Arena a = Arena.ofShared()) { // the pool's threads read it
+            Tensor[] ws = new Tensor[count];
+            for (int i = 0; i < count; i++) ws[i] = randomWeight(a, type, rows, cols, 3 + i);
+            float[] x = randomFloats(cols, 4), y = new float[rows];
+            long ns = best(reps(), () -> {
+                for (Tensor w : ws) MatMul.mul(pool, w, x, 0, cols, 1, y, 0, rows);
+            });
+            return (double) each * count / ns;
+        }
+    }
+
+    /** Bytes of a streaming probe: twice the last-level cache (at least 1 GiB), 64 MiB when quick. */
+    long streamBytes() {
+        if (quick) return 64L << 20;
+        return Math.max(1L << 30, 2 * lastLevelCacheBytes());
+    }
+
+    /** The largest cache Linux reports for CPU 0 (0 when unknown). */
+    static long lastLevelCacheBytes() {
+        long best = 0;
+        for (int i = 0; i < 8; i++) {
+            java.nio.file.Path f = java.nio.file.Path.of("/sys/devices/system/cpu/cpu0/cache/index" + i + "/size");
+            try {
+                String v = java.nio.file.Files.readString(f).strip();
+                long mul = v.endsWith("K") ? 1L << 10 : v.endsWith("M") ? 1L << 20 : v.endsWith("G") ? 1L << 30 : 1;
+                long n = Long.parseLong(Character.isDigit(v.charAt(v.length() - 1)) ? v : v.substring(0, v.length() - 1));
+                best = Math.max(best, n * mul);
+            } catch (java.io.IOException | RuntimeException ignored) {
+                // no such level, or not Linux
+            }
+        }
+        return Math.min(best, 8L << 30);
     }
 
     /** In-process copy bandwidth, GB/s (bytes copied once per second). */
