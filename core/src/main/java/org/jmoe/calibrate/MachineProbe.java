@@ -327,7 +327,8 @@ public final class MachineProbe {
         return out;
     }
 
-    private static float[] randomFloats(int n, long seed) {
+    /** {@code n} standard-normal floats from {@code seed}. */
+    public static float[] randomFloats(int n, long seed) {
         SplittableRandom r = new SplittableRandom(seed);
         float[] a = new float[n];
         for (int i = 0; i < n; i++) a[i] = (float) r.nextGaussian();

@@ -74,10 +74,7 @@ public class KernelBench {
     }
 
     static float[] random(int n, long seed) {
-        SplittableRandom r = new SplittableRandom(seed);
-        float[] a = new float[n];
-        for (int i = 0; i < n; i++) a[i] = (float) r.nextGaussian();
-        return a;
+        return MachineProbe.randomFloats(n, seed);
     }
 
     /** Bytes read: the weight ({@code mv.byteSize()}). */
