@@ -61,15 +61,25 @@ final class LoadtestCommand implements Runnable {
             o.put("requests_failed", r.failed());
             o.put("completion_tokens", r.completionTokens());
             o.put("decode_tokens_per_s", r.decodeTokensPerSecond());
-            o.put("ttft_ms", Map.of("p50", r.ttftMs()[0], "p90", r.ttftMs()[1], "p99", r.ttftMs()[2]));
-            o.put("tpot_ms", Map.of("p50", r.tpotMs()[0], "p90", r.tpotMs()[1], "p99", r.tpotMs()[2]));
+            o.put("ttft_ms", ordered(r.ttftMs()));
+            o.put("tpot_ms", ordered(r.tpotMs()));
+            o.put("errors", r.errors());
             System.out.println(Json.write(o));
         } else {
             System.out.printf("clients %d, %.1f s: %d ok, %d failed, %d tokens, %.1f decode tokens/s%n", r.clients(), r.seconds(), r.ok(), r.failed(),
                     r.completionTokens(), r.decodeTokensPerSecond());
             System.out.printf("TTFT ms p50 %.1f p90 %.1f p99 %.1f | TPOT ms p50 %.1f p90 %.1f p99 %.1f%n", r.ttftMs()[0], r.ttftMs()[1], r.ttftMs()[2],
                     r.tpotMs()[0], r.tpotMs()[1], r.tpotMs()[2]);
+            r.errors().forEach((what, n) -> System.out.printf("failed %d x: %s%n", n, what));
         }
+    }
+
+    private static Map<String, Double> ordered(double[] p) {
+        Map<String, Double> m = new LinkedHashMap<>();
+        m.put("p50", p[0]);
+        m.put("p90", p[1]);
+        m.put("p99", p[2]);
+        return m;
     }
 
     static Duration parseDuration(String s) {

@@ -12,6 +12,9 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -22,13 +25,14 @@ import java.util.concurrent.atomic.AtomicLong;
 public final class LoadTest {
     /** A run's outcome; latencies in milliseconds as p50, p90, p99. */
     public record Result(int clients, double seconds, long ok, long failed, long completionTokens, double decodeTokensPerSecond,
-                         double[] ttftMs, double[] tpotMs) { }
+                         double[] ttftMs, double[] tpotMs, Map<String, Long> errors) { }
 
     private LoadTest() {}
 
     public static Result run(URI base, int clients, Duration duration, int maxTokens, String apiKey) throws InterruptedException {
         HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(10)).build();
         AtomicLong ok = new AtomicLong(), failed = new AtomicLong(), tokens = new AtomicLong();
+        Map<String, Long> errors = new ConcurrentHashMap<>();
         List<Double> ttft = Collections.synchronizedList(new ArrayList<>()), tpot = Collections.synchronizedList(new ArrayList<>());
         long start = System.nanoTime(), end = start + duration.toNanos();
         List<Thread> threads = new ArrayList<>();
@@ -45,6 +49,7 @@ public final class LoadTest {
                     } catch (Exception e) {
                         failed.incrementAndGet();
                         if (e instanceof InterruptedException) return;
+                        errors.merge(e.getClass().getSimpleName() + ": " + e.getMessage(), 1L, Long::sum);
                         try { Thread.sleep(50); } catch (InterruptedException ie) { return; }
                     }
                 }
@@ -52,7 +57,7 @@ public final class LoadTest {
         }
         for (Thread t : threads) t.join();
         double secs = (System.nanoTime() - start) / 1e9;
-        return new Result(clients, secs, ok.get(), failed.get(), tokens.get(), tokens.get() / secs, percentiles(ttft), percentiles(tpot));
+        return new Result(clients, secs, ok.get(), failed.get(), tokens.get(), tokens.get() / secs, percentiles(ttft), percentiles(tpot), new TreeMap<>(errors));
     }
 
     private record Sample(long tokens, double ttftMs, double tpotMs) { }
