@@ -61,6 +61,49 @@ class LimitsTest {
     }
 
     @Test
+    void requestsThatDoNotFitTheKvCacheTogetherWaitTheirTurn() throws Exception {
+        // 8 blocks of 16 tokens: each request reserves ~7 (prompt + 100), so the second waits for the first.
+        ServeLimits l = ServeLimits.defaults().withKvBudget(64 << 10, 16);
+        try (OpenAiServer s = new OpenAiServer(model, null, l, null, TestServers.slow(model, 1), null)) {
+            int port = s.start("127.0.0.1", 0);
+            String[] texts = new String[2];
+            Thread[] ts = new Thread[2];
+            for (int i = 0; i < 2; i++) {
+                final int k = i;
+                ts[i] = Thread.ofVirtual().start(() -> {
+                    try {
+                        texts[k] = post(port, "/v1/completions", body(100, false), null).json().path("choices").get(0).path("text").asText();
+                    } catch (Exception e) {
+                        texts[k] = "failed: " + e;
+                    }
+                });
+            }
+            for (Thread t : ts) t.join();
+            assertThat(texts[0]).isEqualTo(texts[1]).doesNotStartWith("failed");
+            assertThat(s.kvBlocksUsed()).isZero();
+        }
+    }
+
+    @Test
+    void aLongPromptPrefilledInChunksGivesTheSameTokens() throws Exception {
+        String prompt = "The history of the river and the town beside it, told slowly. ".repeat(8);
+        String req = "{\"prompt\":\"" + prompt + "\",\"max_tokens\":8,\"seed\":2,\"ignore_eos\":true}";
+        ServeLimits d = ServeLimits.defaults();
+        String[] got = new String[2];
+        int[] chunks = {16, 4096};
+        for (int i = 0; i < 2; i++) {
+            ServeLimits l = new ServeLimits(d.maxBatch(), d.kvBudgetBytes(), d.kvBlockTokens(), chunks[i], d.maxTokensLimit(), d.maxConcurrent(),
+                    d.requestTimeoutMs(), d.maxBodyBytes());
+            try (OpenAiServer s = new OpenAiServer(model, null, l, null, null, null)) {
+                var r = post(s.start("127.0.0.1", 0), "/v1/completions", req, null);
+                assertThat(r.json().path("usage").path("prompt_tokens").asInt()).isGreaterThan(64);
+                got[i] = r.json().path("choices").get(0).path("text").asText();
+            }
+        }
+        assertThat(got[0]).isEqualTo(got[1]);
+    }
+
+    @Test
     void aClientThatLeavesMidStreamFreesItsSlotAndBlocks() throws Exception {
         try (OpenAiServer s = new OpenAiServer(model, null, ServeLimits.defaults(), null, TestServers.slow(model, 2), null)) {
             int port = s.start("127.0.0.1", 0);
