@@ -86,7 +86,7 @@ public final class LoadTest {
                 String line = it.next();
                 if (!line.startsWith("data: ")) continue;
                 String data = line.substring(6);
-                if (data.equals("[DONE]")) { done = true; break; }
+                if (data.equals("[DONE]")) { done = true; continue; } // read on to the end of the response: the connection is then reused cleanly
                 JsonNode n = Exchanges.JSON.readTree(data);
                 if (n.has("error")) throw new IllegalStateException(n.path("error").path("message").asText());
                 if (n.path("usage").isObject()) completion = n.path("usage").path("completion_tokens").asLong();
