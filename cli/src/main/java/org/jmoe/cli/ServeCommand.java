@@ -89,6 +89,9 @@ final class ServeCommand implements Runnable {
             Thread hook = new Thread(() -> {
                 System.err.println("jmoe: stopping: finishing running requests (up to 10 s)");
                 server.shutdown(10_000);
+                synchronized (ro) {
+                    ro.finish(null); // the mesh's threads and worker JVMs, before the JVM halts
+                }
                 stopped.countDown();
             });
             Runtime.getRuntime().addShutdownHook(hook);
@@ -99,8 +102,6 @@ final class ServeCommand implements Runnable {
                 stopped.await();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-            } finally {
-                ro.finish(null);
             }
         }
     }
