@@ -43,4 +43,24 @@ class TextAndTemplateTest {
         assertThat(ChatTemplate.of(null, false).render(msgs)).isEqualTo("System: Be brief.\nUser: Hi\nAssistant:");
         assertThat(ChatTemplate.of(null, true).family()).isEqualTo(ChatTemplate.Family.CHATML);
     }
+
+    @Test
+    void theTemplateComesFromTheGgufMetadata(@org.junit.jupiter.api.io.TempDir java.nio.file.Path dir) throws Exception {
+        java.nio.file.Path src;
+        try (var m = TestServers.tinyModel()) {
+            src = m.path();
+        }
+        java.nio.file.Path out = dir.resolve("llama3-chat.gguf");
+        try (var f = org.jmoe.format.GgufFile.open(src)) {
+            var w = new org.jmoe.format.GgufWriter().putAll(f)
+                    .putString("tokenizer.chat_template", "{% for m in messages %}<|start_header_id|>{{ m['role'] }}<|end_header_id|>{% endfor %}");
+            for (var t : f.tensors().values()) w.addTensor(t);
+            w.write(out);
+        }
+        try (var m = org.jmoe.model.ModelLoader.load(out);
+             OpenAiServer s = new OpenAiServer(m, null, ServeLimits.defaults().withKvBudget(1 << 20, 16), null, null, null)) {
+            assertThat(s.chatTemplateFamily()).isEqualTo("llama3");
+            assertThat(s.modelId()).isEqualTo("llama3-chat");
+        }
+    }
 }
