@@ -91,12 +91,18 @@ final class RoutingOptions {
      * returns the backend (null when the experts run on the plain pool). {@link #finish} closes it.
      */
     ParallelExperts mesh(Model m, Path modelPath, Forward f, Placement p) {
+        ParallelExperts me = meshBackend(m, modelPath, p);
+        if (me != null) f.setExpertBackend(me);
+        return me;
+    }
+
+    /** The mesh backend the flags ask for (null: the plain pool); {@link #finish} closes it. */
+    ParallelExperts meshBackend(Model m, Path modelPath, Placement p) {
         MeshExperts.Schedule s = schedule();
         to.planner(); // checks --chunks and --transport even when no stage is needed
         if (p == null || !to.needsStage(devices, s)) return null;
-        ParallelExperts me = to.open(m, modelPath, p, s, org.jmoe.tensor.Parallel.global().threads());
-        f.setExpertBackend(me);
-        return me;
+        backend = to.open(m, modelPath, p, s, org.jmoe.tensor.Parallel.global().threads());
+        return backend;
     }
 
     /** Builds the router of {@code spec} for {@code m}, warning on stderr when it is not the model's own. */
