@@ -66,7 +66,13 @@ final class RequestParser {
         }
         JsonNode mct = body.get("max_completion_tokens");
         int dflt = limits.maxTokensLimit();
-        Parsed p = settings(body, template.render(list), null, dflt);
+        String prompt;
+        try {
+            prompt = template.render(list);
+        } catch (ChatTemplate.TemplateException e) {
+            throw ApiError.invalid("messages", "the model's chat template refused the messages: " + e.getMessage());
+        }
+        Parsed p = settings(body, prompt, null, dflt);
         if (mct != null && !mct.isNull() && (body.get("max_tokens") == null || body.get("max_tokens").isNull())) {
             int n = intField(body, "max_completion_tokens", 1, limits.maxTokensLimit(), dflt);
             p = new Parsed(p.promptText(), p.promptIds(), n, p.sampling(), p.frequencyPenalty(), p.presencePenalty(), p.stop(), p.stream(), p.includeUsage(), p.ignoreEos());

@@ -15,8 +15,14 @@ record ServedModel(String id, Model model, ChatTemplate chatTemplate, int contex
     static ServedModel of(Model m, String name) {
         String id = name != null && !name.isBlank() ? name : baseName(m.path());
         Tokenizer tok = m.tokenizer();
-        ChatTemplate t = ChatTemplate.of(templateText(m.path()), tok != null && tok.tokenId("<|im_start|>") >= 0);
+        ChatTemplate t = ChatTemplate.of(templateText(m.path()), tok != null && tok.tokenId("<|im_start|>") >= 0,
+                tokenText(tok, tok == null ? -1 : tok.bosId()), tokenText(tok, tok == null ? -1 : tok.eosId()));
         return new ServedModel(id, m, t, m.config().contextLength);
+    }
+
+    /** A special token's text as templates use it ({@code bos_token}), or "" when there is none. */
+    private static String tokenText(Tokenizer tok, int id) {
+        return tok == null || id < 0 || id >= tok.vocabSize() ? "" : tok.token(id);
     }
 
     /** The file or directory name without its extension. */
