@@ -44,7 +44,7 @@ final class TrainCommand implements Runnable {
     @Option(names = "--nodes", defaultValue = "2", paramLabel = "G", description = "Simulated nodes the devices are grouped into (default: ${DEFAULT-VALUE})")
     int nodes;
 
-    @Option(names = "--steps", paramLabel = "N", description = "Optimizer steps (default: micro 40, tiny 300, small 600)")
+    @Option(names = "--steps", paramLabel = "N", description = "Optimizer steps (default: micro 40, tiny 600, small 1000)")
     Integer steps;
 
     @Option(names = "--seed", defaultValue = "1", paramLabel = "S", description = "Seed of the split, initialisation and batches (default: ${DEFAULT-VALUE})")
@@ -74,8 +74,8 @@ final class TrainCommand implements Runnable {
         if (threads != null) org.jmoe.Engine.threads(threads);
         int n = steps != null ? steps : switch (preset) {
             case "micro" -> 40;
-            case "tiny" -> 300;
-            default -> 600;
+            case "tiny" -> 600;
+            default -> 1000;
         };
         List<String> specs = new ArrayList<>();
         if (routers != null) for (RouterSpec s : RouterSpec.parseList(routers, "--routers")) specs.add(s.text());
