@@ -53,7 +53,7 @@ final class TrainCommand implements Runnable {
     @Option(names = "--lr", defaultValue = "3e-3", paramLabel = "LR", description = "Peak learning rate (default: ${DEFAULT-VALUE})")
     double lr;
 
-    @Option(names = "--checkpoint-every", defaultValue = "0", paramLabel = "N", description = "Steps between checkpoints (default: every 10% of the steps)")
+    @Option(names = "--checkpoint-every", defaultValue = "0", paramLabel = "N", description = "Steps between checkpoints (default: every 10%% of the steps)")
     int checkpointEvery;
 
     @Option(names = "--threads", paramLabel = "N", description = "Threads (default: all cores)")

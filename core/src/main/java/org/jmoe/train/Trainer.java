@@ -61,8 +61,10 @@ public final class Trainer {
     public static Result run(Path data, Path out, Options o, Listener listener) {
         if (o.steps() < 1) throw new JmoeException("--steps", "must be at least 1, got " + o.steps());
         RouterSpec spec = RouterSpec.parse(o.router(), "--router");
-        TrainConfig.preset(o.preset(), 512); // validates the preset name before any work
+        // Preset, mesh and router spec are checked before any work (the vocabulary size does not matter to them).
+        TrainConfig probe = TrainConfig.preset(o.preset(), 512);
         Placement.checkMesh(o.devices(), o.nodes());
+        TrainRouters.create(spec, probe, Placement.contiguous(probe.experts(), o.devices(), o.nodes()));
         Path modelDir = out.resolve("model"), state = out.resolve("checkpoint").resolve("state.safetensors");
         Path tokFile = modelDir.resolve("tokenizer.json");
         try {
