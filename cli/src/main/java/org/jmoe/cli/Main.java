@@ -10,7 +10,7 @@ import java.io.PrintWriter;
 @Command(name = "jmoe", mixinStandardHelpOptions = true, version = "jmoe 0.1.0",
         description = "A Java engine for Mixture-of-Experts language models.",
         subcommands = {InfoCommand.class, LogitsCommand.class, GenerateCommand.class, BenchCommand.class, BenchEpCommand.class,
-                PerplexityCommand.class, RouteCommand.class, ReportCommand.class, SimCommand.class, PlanCommand.class, SynthCommand.class, QuantizeCommand.class, CalibrateCommand.class, WorkerCommand.class, ServeCommand.class, LoadtestCommand.class, DemoCommand.class,
+                PerplexityCommand.class, RouteCommand.class, ReportCommand.class, SimCommand.class, PlanCommand.class, SynthCommand.class, QuantizeCommand.class, CalibrateCommand.class, WorkerCommand.class, ServeCommand.class, LoadtestCommand.class, DemoCommand.class, TrainCommand.class, TrainAllocatorsCommand.class,
                 CommandLine.HelpCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec

@@ -162,6 +162,8 @@ public final class HfModelLoader {
             String m = b + (mixtral ? "block_sparse_moe." : "mlp.");
             w.router = s.matrix(m + "gate.weight", c.hidden, c.experts);
             w.routerBias = s.optionalVector(m + "gate.bias", c.experts);
+            // DeepSeek-V3's selection bias (also written by jmoe's trainer for aux-loss-free routing).
+            w.selectionBias = s.optionalVector(m + "gate.e_score_correction_bias", c.experts);
             if (t.containsKey(m + "router_scale")) w.routerScale = s.vector(m + "router_scale", c.experts);
             w.expGate = new Tensor[c.experts];
             w.expUp = new Tensor[c.experts];
