@@ -31,6 +31,10 @@ final class LoadtestCommand implements Runnable {
     @Option(names = "--json", description = "Print one JSON object.")
     boolean json;
 
+    @Option(names = "--soak", description = "Mixed load (streaming, non-streaming, abandoned, malformed requests in turn) with the server's "
+            + "threads, open files, heap and KV blocks read from /metrics before and after (docs/RELIABILITY.md).")
+    boolean soak;
+
     @Override
     public void run() {
         if (clients < 1 || clients > 100_000) throw new IllegalArgumentException("--clients: must be between 1 and 100000, got " + clients);
@@ -44,6 +48,10 @@ final class LoadtestCommand implements Runnable {
         }
         Duration d = parseDuration(duration);
         String key = apiKey != null ? apiKey : System.getenv("JMOE_API_KEY");
+        if (soak) {
+            soak(base, d, key);
+            return;
+        }
         LoadTest.Result r;
         try {
             r = LoadTest.run(base, clients, d, maxTokens, key);
@@ -72,6 +80,68 @@ final class LoadtestCommand implements Runnable {
                     r.tpotMs()[0], r.tpotMs()[1], r.tpotMs()[2]);
             r.errors().forEach((what, n) -> System.out.printf("failed %d x: %s%n", n, what));
         }
+    }
+
+    private static final String[] WATCHED = {"jvm_threads_live_threads", "process_files_open_files", "jmoe_kv_blocks_used",
+            "jmoe_batch_running", "jmoe_queue_length"};
+
+    private void soak(URI base, Duration d, String key) {
+        Map<String, Double> before = serverGauges(base, key);
+        LoadTest.SoakResult r;
+        try {
+            r = LoadTest.soak(base, clients, d, maxTokens, key);
+            Thread.sleep(3000); // abandoned requests are cancelled at their next token; let the server settle
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return;
+        }
+        Map<String, Double> after = serverGauges(base, key);
+        long unexpected = r.unexpected().values().stream().mapToLong(Long::longValue).sum();
+        if (json) {
+            Map<String, Object> o = new LinkedHashMap<>();
+            o.put("url", url);
+            o.put("clients", clients);
+            o.put("seconds", r.seconds());
+            o.put("expected", r.expected());
+            o.put("unexpected", r.unexpected());
+            o.put("errors", r.errors());
+            o.put("server_before", before);
+            o.put("server_after", after);
+            System.out.println(Json.write(o));
+        } else {
+            System.out.printf("soak: %d clients, %.1f s; as expected: %s; unexpected: %d %s%n", clients, r.seconds(), r.expected(), unexpected, r.unexpected());
+            r.errors().forEach((what, n) -> System.out.printf("unexpected %d x: %s%n", n, what));
+            for (String g : WATCHED) System.out.printf("server %-28s before %12.0f  after %12.0f%n", g, before.getOrDefault(g, Double.NaN), after.getOrDefault(g, Double.NaN));
+            System.out.printf("server %-28s before %12.0f  after %12.0f (not after a GC: compare with jcmd PID GC.run first)%n", "heap used bytes",
+                    before.getOrDefault("heap", Double.NaN), after.getOrDefault("heap", Double.NaN));
+        }
+        if (unexpected > 0) throw new org.jmoe.JmoeException("soak", unexpected + " requests ended unexpectedly (listed above)");
+    }
+
+    /** The gauges a soak watches, read from the server's /metrics (heap summed over its pools). */
+    private static Map<String, Double> serverGauges(URI base, String key) {
+        Map<String, Double> m = new LinkedHashMap<>();
+        try {
+            var http = java.net.http.HttpClient.newHttpClient();
+            var rb = java.net.http.HttpRequest.newBuilder(base.resolve("/metrics")).timeout(Duration.ofSeconds(30));
+            if (key != null) rb.header("Authorization", "Bearer " + key);
+            String text = http.send(rb.build(), java.net.http.HttpResponse.BodyHandlers.ofString()).body();
+            double heap = 0;
+            for (String line : text.split("\n")) {
+                if (line.startsWith("#") || line.isBlank()) continue;
+                int sp = line.lastIndexOf(' ');
+                String name = line.substring(0, sp), base0 = name.contains("{") ? name.substring(0, name.indexOf('{')) : name;
+                double v = Double.parseDouble(line.substring(sp + 1));
+                if (base0.equals("jvm_memory_used_bytes") && name.contains("area=\"heap\"")) heap += v;
+                for (String g : WATCHED) if (base0.equals(g)) m.put(g, v);
+            }
+            m.put("heap", heap);
+        } catch (java.io.IOException | RuntimeException e) {
+            throw new org.jmoe.JmoeException("--url", "cannot read the server's /metrics: " + e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        return m;
     }
 
     private static Map<String, Double> ordered(double[] p) {

@@ -40,4 +40,23 @@ class ServeCliTest {
             assertThat(j.path("tpot_ms").has("p99")).isTrue();
         }
     }
+
+    @Test
+    void aShortSoakOfMixedRequestsEndsAsExpectedAndLeavesTheServerIdle() throws Exception {
+        try (Model m = ModelLoader.load(ref("models/qwen3moe.gguf"));
+             OpenAiServer s = new OpenAiServer(m, null, ServeLimits.defaults(), null, null, null)) {
+            int port = s.start("127.0.0.1", 0);
+            CliTest.Run r = run("loadtest", "--url", "http://127.0.0.1:" + port, "--clients", "4", "--duration", "2s", "--max-tokens", "4", "--soak", "--json");
+            assertThat(r.code()).as(r.out() + r.err()).isZero();
+            JsonNode j = new ObjectMapper().readTree(r.out());
+            // every kind ran and ended as expected: streamed, whole, abandoned mid-stream, refused with a 4xx
+            for (String kind : new String[]{"stream", "whole", "cancelled", "malformed"}) assertThat(j.path("expected").path(kind).asLong()).as(kind).isPositive();
+            assertThat(j.path("unexpected").size()).isZero();
+            // abandoned requests were cancelled: nothing left running, no KV blocks held
+            assertThat(j.path("server_after").path("jmoe_kv_blocks_used").asDouble()).isZero();
+            assertThat(j.path("server_after").path("jmoe_batch_running").asDouble()).isZero();
+            assertThat(j.path("server_after").path("jvm_threads_live_threads").asDouble()).isPositive();
+            assertThat(s.kvBlocksUsed()).isZero();
+        }
+    }
 }

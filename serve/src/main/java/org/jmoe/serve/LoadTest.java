@@ -60,6 +60,90 @@ public final class LoadTest {
         return new Result(clients, secs, ok.get(), failed.get(), tokens.get(), tokens.get() / secs, percentiles(ttft), percentiles(tpot), new TreeMap<>(errors));
     }
 
+    /** A soak's outcome: per kind of request, those that ended as expected and those that did not. */
+    public record SoakResult(double seconds, Map<String, Long> expected, Map<String, Long> unexpected, Map<String, Long> errors) { }
+
+    /**
+     * A bounded mixed load, as a soak runs it: each client cycles through a streaming completion, a non-streaming
+     * chat completion, a streaming request it abandons after its first event (a cancelled request), and a malformed
+     * request (bad JSON, wrong types or an unknown model in turn), which must get a 4xx. Anything else is unexpected.
+     */
+    public static SoakResult soak(URI base, int clients, Duration duration, int maxTokens, String apiKey) throws InterruptedException {
+        HttpClient http = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).connectTimeout(Duration.ofSeconds(10)).build();
+        Map<String, Long> good = new ConcurrentHashMap<>(), bad = new ConcurrentHashMap<>(), errors = new ConcurrentHashMap<>();
+        long start = System.nanoTime(), end = start + duration.toNanos();
+        List<Thread> threads = new ArrayList<>();
+        String[] kinds = {"stream", "whole", "cancelled", "malformed"};
+        for (int c = 0; c < clients; c++) {
+            final int client = c;
+            threads.add(Thread.ofVirtual().start(() -> {
+                for (int i = 0; System.nanoTime() < end; i++) {
+                    String kind = kinds[(i + client) % kinds.length];
+                    try {
+                        switch (kind) {
+                            case "stream" -> one(http, base, apiKey, "Soak " + client + "/" + i + ": the river", maxTokens, i);
+                            case "whole" -> whole(http, base, apiKey, "Soak " + client + "/" + i, maxTokens, i);
+                            case "cancelled" -> abandon(http, base, apiKey, "Soak " + client + "/" + i + ": a long story", i);
+                            default -> malformed(http, base, apiKey, i);
+                        }
+                        good.merge(kind, 1L, Long::sum);
+                    } catch (Exception e) {
+                        if (e instanceof InterruptedException) return;
+                        bad.merge(kind, 1L, Long::sum);
+                        errors.merge(kind + ": " + e.getClass().getSimpleName() + ": " + e.getMessage(), 1L, Long::sum);
+                    }
+                }
+            }));
+        }
+        for (Thread t : threads) t.join();
+        return new SoakResult((System.nanoTime() - start) / 1e9, new TreeMap<>(good), new TreeMap<>(bad), new TreeMap<>(errors));
+    }
+
+    private static HttpRequest.Builder post(URI base, String path, String apiKey, String body) {
+        HttpRequest.Builder rb = HttpRequest.newBuilder(base.resolve(path)).timeout(Duration.ofMinutes(5))
+                .header("Content-Type", "application/json").POST(HttpRequest.BodyPublishers.ofString(body));
+        if (apiKey != null) rb.header("Authorization", "Bearer " + apiKey);
+        return rb;
+    }
+
+    private static void whole(HttpClient http, URI base, String apiKey, String text, int maxTokens, long seed) throws Exception {
+        ObjectNode body = Exchanges.JSON.createObjectNode();
+        body.putArray("messages").addObject().put("role", "user").put("content", text);
+        body.put("max_tokens", maxTokens);
+        body.put("seed", seed);
+        HttpResponse<String> r = http.send(post(base, "/v1/chat/completions", apiKey, body.toString()).build(), HttpResponse.BodyHandlers.ofString());
+        if (r.statusCode() != 200) throw new IllegalStateException("HTTP " + r.statusCode());
+        JsonNode n = Exchanges.JSON.readTree(r.body());
+        if (!n.path("choices").path(0).path("message").path("content").isTextual()) throw new IllegalStateException("no message in the answer");
+    }
+
+    /** A streaming request whose client goes away after the first event: the server must cancel it. */
+    private static void abandon(HttpClient http, URI base, String apiKey, String text, long seed) throws Exception {
+        ObjectNode body = Exchanges.JSON.createObjectNode();
+        body.put("prompt", text);
+        body.put("max_tokens", 256);
+        body.put("ignore_eos", true);
+        body.put("seed", seed);
+        body.put("stream", true);
+        HttpResponse<java.io.InputStream> r = http.send(post(base, "/v1/completions", apiKey, body.toString()).build(), HttpResponse.BodyHandlers.ofInputStream());
+        try (java.io.InputStream in = r.body()) {
+            if (r.statusCode() != 200) throw new IllegalStateException("HTTP " + r.statusCode());
+            byte[] first = new byte[64];
+            if (in.read(first) <= 0) throw new IllegalStateException("no event before leaving");
+        }
+    }
+
+    private static void malformed(HttpClient http, URI base, String apiKey, long i) throws Exception {
+        String body = switch ((int) (i % 3)) {
+            case 0 -> "{\"prompt\": \"unterminated";
+            case 1 -> "{\"prompt\": 42, \"max_tokens\": \"many\"}";
+            default -> "{\"model\": \"no-such-model\", \"prompt\": \"hi\"}";
+        };
+        HttpResponse<String> r = http.send(post(base, "/v1/completions", apiKey, body).build(), HttpResponse.BodyHandlers.ofString());
+        if (r.statusCode() < 400 || r.statusCode() >= 500) throw new IllegalStateException("HTTP " + r.statusCode() + " for a malformed request");
+        if (!Exchanges.JSON.readTree(r.body()).path("error").path("message").isTextual()) throw new IllegalStateException("no OpenAI-style error body");
+    }
+
     private record Sample(long tokens, double ttftMs, double tpotMs) { }
 
     private static Sample one(HttpClient http, URI base, String apiKey, String prompt, int maxTokens, long seed) throws Exception {

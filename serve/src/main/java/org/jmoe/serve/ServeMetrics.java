@@ -29,6 +29,8 @@ final class ServeMetrics {
 
     ServeMetrics() {
         new JvmMemoryMetrics().bindTo(registry);
+        new io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics().bindTo(registry);
+        new io.micrometer.core.instrument.binder.system.FileDescriptorMetrics().bindTo(registry);
         tokensIn = Counter.builder("jmoe.tokens.in").description("Prompt tokens of accepted requests").register(registry);
         tokensOut = Counter.builder("jmoe.tokens.out").description("Generated tokens").register(registry);
         ttft = Timer.builder("jmoe.ttft").description("Time to first token").publishPercentileHistogram()
