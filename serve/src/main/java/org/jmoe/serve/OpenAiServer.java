@@ -82,7 +82,7 @@ public final class OpenAiServer implements AutoCloseable {
         boolean api = path.startsWith("/v1/");
         try (ex) {
             try {
-                if (api) checkKey(ex);
+                if (!path.equals("/health")) checkKey(ex); // every route but the health check
                 switch (path) {
                     case "/v1/completions", "/v1/chat/completions" -> {
                         requireMethod(method, "POST");
@@ -147,6 +147,15 @@ public final class OpenAiServer implements AutoCloseable {
         if (apiKey == null) return;
         String h = ex.getRequestHeaders().getFirst("Authorization");
         String expect = "Bearer " + apiKey;
+        if (h == null && "GET".equals(ex.getRequestMethod())) {
+            // a browser opening the dashboard cannot send a header: /dashboard?api_key=KEY (the page passes it on)
+            String q = ex.getRequestURI().getRawQuery();
+            if (q != null) {
+                for (String kv : q.split("&")) {
+                    if (kv.startsWith("api_key=")) h = "Bearer " + java.net.URLDecoder.decode(kv.substring(8), StandardCharsets.UTF_8);
+                }
+            }
+        }
         if (h == null || !MessageDigest.isEqual(h.getBytes(StandardCharsets.UTF_8), expect.getBytes(StandardCharsets.UTF_8))) {
             throw new ApiError(401, "invalid_request_error", null, "invalid_api_key", "Incorrect or missing API key (send 'Authorization: Bearer KEY')");
         }

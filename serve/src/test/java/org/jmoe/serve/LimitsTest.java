@@ -55,7 +55,13 @@ class LimitsTest {
             int status = 0;
             while (System.currentTimeMillis() < until && (status = post(port, "/v1/completions", body(2, false), KEY).status()) == 429) Thread.sleep(20);
             assertThat(status).isEqualTo(200);
-            String metrics = get(port, "/metrics").body();
+            // the key guards every route but /health: metrics and the dashboard too (a browser passes it as ?api_key=)
+            for (String route : new String[]{"/metrics", "/dashboard", "/dashboard/data", "/v1/models"}) {
+                assertThat(get(port, route).status()).as(route).isEqualTo(401);
+            }
+            assertThat(get(port, "/dashboard?api_key=" + KEY).status()).isEqualTo(200);
+            assertThat(get(port, "/dashboard/data?api_key=wrong").status()).isEqualTo(401);
+            String metrics = get(port, "/metrics?api_key=" + KEY).body();
             assertThat(metrics).contains("jmoe_requests_total{status=\"401\"}", "jmoe_requests_total{status=\"429\"}");
         }
     }
