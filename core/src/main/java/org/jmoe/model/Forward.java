@@ -36,7 +36,8 @@ public final class Forward {
     // Scratch, grown on demand.
     private float[] x = new float[0], xb = new float[0], q = new float[0], k = new float[0], v = new float[0];
     private float[] att = new float[0], tmp = new float[0], moeOut = new float[0], routerLogits = new float[0];
-    private float[] eg = new float[0], eu = new float[0], slotOut = new float[0];
+    private float[] slotOut = new float[0];
+    private final LayerMath.SwiGlu ffn = new LayerMath.SwiGlu();
     private float[] shGate = new float[0], shUp = new float[0], shOut = new float[0];
     private float[] scores = new float[0];
 
@@ -134,23 +135,7 @@ public final class Forward {
         MatMul.mul(pool, w.wk, xb, 0, H, T, k, 0, KD);
         MatMul.mul(pool, w.wv, xb, 0, H, T, v, 0, KD);
         for (int t = 0; t < T; t++) {
-            if (w.bq != null) Ops.add(q, t * QD, w.bq, QD);
-            if (w.bk != null) Ops.add(k, t * KD, w.bk, KD);
-            if (w.bv != null) Ops.add(v, t * KD, w.bv, KD);
-            switch (c.qkNorm) {
-                case PER_HEAD -> {
-                    for (int h = 0; h < c.heads; h++) Ops.rmsnorm(q, t * QD + h * c.headDim, w.qNorm, q, t * QD + h * c.headDim, c.headDim, c.rmsEps);
-                    for (int h = 0; h < c.kvHeads; h++) Ops.rmsnorm(k, t * KD + h * c.headDim, w.kNorm, k, t * KD + h * c.headDim, c.headDim, c.rmsEps);
-                }
-                case WHOLE -> {
-                    Ops.rmsnorm(q, t * QD, w.qNorm, q, t * QD, QD, c.rmsEps);
-                    Ops.rmsnorm(k, t * KD, w.kNorm, k, t * KD, KD, c.rmsEps);
-                }
-                case NONE -> { }
-            }
-            int p = pos + t;
-            for (int h = 0; h < c.heads; h++) rope.apply(q, t * QD + h * c.headDim, p);
-            for (int h = 0; h < c.kvHeads; h++) rope.apply(k, t * KD + h * c.headDim, p);
+            LayerMath.prepareQkv(c, w, rope, q, k, v, t, pos + t);
         }
         if (kCache[l] == null) {
             kCache[l] = new float[ctx * KD];
@@ -214,31 +199,15 @@ public final class Forward {
 
     /** out[outOff + t*H ..] = down(silu(gate x_t) * up x_t) for T rows of src starting at srcOff. */
     private void swiglu(Tensor gate, Tensor up, Tensor down, float[] src, int srcOff, int T, float[] out, int outOff) {
-        int H = c.hidden, F = gate.rows();
-        eg = grow(eg, T * F);
-        eu = grow(eu, T * F);
-        MatMul.mul(pool, gate, src, srcOff, H, T, eg, 0, F);
-        MatMul.mul(pool, up, src, srcOff, H, T, eu, 0, F);
-        for (int i = 0; i < T * F; i++) eg[i] = Ops.silu(eg[i]) * eu[i];
-        MatMul.mul(pool, down, eg, 0, F, T, out, outOff, H);
+        ffn.run(pool, gate, up, down, src, srcOff, c.hidden, T, out, outOff);
     }
 
     private void moe(int l, LayerWeights w, int[] tokens, int T) {
         int H = c.hidden, E = c.experts;
         long t0 = System.nanoTime();
         routerLogits = grow(routerLogits, T * E);
-        MatMul.mul(pool, w.router, xb, 0, H, T, routerLogits, 0, E);
-        if (w.routerBias != null) for (int t = 0; t < T; t++) Ops.add(routerLogits, t * E, w.routerBias, E);
+        LayerMath.routerInput(pool, c, w, l, xb, T, tokens, routerLogits, rin);
         Router r = routers[l];
-        rin.logits = routerLogits;
-        rin.tokens = T;
-        rin.experts = E;
-        rin.hidden = xb;
-        rin.hiddenDim = H;
-        rin.tokenIds = tokens;
-        rin.layer = l;
-        rin.selectionBias = w.selectionBias;
-        rin.routerScale = w.routerScale;
         int maxK = r.maxK(E);
         plan.reset(T, E, maxK);
         r.route(rin, plan);
@@ -253,18 +222,11 @@ public final class Forward {
         expertNanos += System.nanoTime() - t1;
         // Combine: per token, its slots in routing order, weighted.
         tmp = grow(tmp, T * H);
-        Arrays.fill(tmp, 0, T * H, 0f);
-        for (int t = 0; t < T; t++) {
-            for (int s = 0; s < plan.k(t); s++) Ops.addScaled(tmp, t * H, slotOut, plan.row(t, s) * H, H, plan.weight(t, s));
-        }
+        LayerMath.combine(plan, slotOut, tmp, T, H);
         if (w.shUp != null) {
             shOut = grow(shOut, T * H);
             swiglu(w.shGate, w.shUp, w.shDown, xb, 0, T, shOut, 0);
-            for (int t = 0; t < T; t++) {
-                float g = 1f;
-                if (w.shGateInp != null) g = org.jmoe.moe.Gating.sigmoid(Ops.dot(w.shGateInp, 0, xb, t * H, H));
-                Ops.addScaled(tmp, t * H, shOut, t * H, H, g);
-            }
+            LayerMath.addShared(w, xb, shOut, tmp, T, H);
         }
         moeNanos += System.nanoTime() - t0;
     }
