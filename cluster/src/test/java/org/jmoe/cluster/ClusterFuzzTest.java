@@ -15,21 +15,16 @@ import java.nio.file.Path;
  * scripts/fuzz workerRequest|coordinatorMessages|peers MINUTES} fuzzes one for longer (docs/RELIABILITY.md).
  */
 class ClusterFuzzTest {
-    static Path dir;
     static ClusterTargets targets;
 
     @BeforeAll
     static void setUp() throws IOException {
-        dir = Files.createTempDirectory("jmoe-cluster-fuzz");
-        targets = new ClusterTargets(dir, RemoteExpertsTest.ref("models/qwen3moe.gguf"));
+        targets = ClusterTargets.inTempDir();
     }
 
     @AfterAll
-    static void tearDown() throws IOException {
+    static void tearDown() {
         targets.close();
-        try (var s = Files.walk(dir)) {
-            s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
     }
 
     @FuzzTest(maxDuration = "${jmoe.fuzz.duration:30s}")

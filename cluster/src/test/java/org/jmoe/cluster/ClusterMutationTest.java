@@ -19,21 +19,16 @@ import java.util.stream.Stream;
  */
 class ClusterMutationTest {
     static final int ITERATIONS = Integer.getInteger("jmoe.fuzz.iterations", 600);
-    static Path dir;
     static ClusterTargets targets;
 
     @BeforeAll
     static void setUp() throws IOException {
-        dir = Files.createTempDirectory("jmoe-cluster-mut");
-        targets = new ClusterTargets(dir, RemoteExpertsTest.ref("models/qwen3moe.gguf"));
+        targets = ClusterTargets.inTempDir();
     }
 
     @AfterAll
-    static void tearDown() throws IOException {
+    static void tearDown() {
         targets.close();
-        try (var s = Files.walk(dir)) {
-            s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
-        }
     }
 
     /** The committed seeds (and findings) of a target. */

@@ -82,8 +82,18 @@ final class ClusterTargets {
         for (String p : out) Peers.hostPort(p, "accepted peer"); // every accepted entry must itself be valid
     }
 
+    /** Targets over the reference qwen3moe model, with a temporary directory of their own. */
+    static ClusterTargets inTempDir() throws IOException {
+        return new ClusterTargets(Files.createTempDirectory("jmoe-cluster-fuzz"), RemoteExpertsTest.ref("models/qwen3moe.gguf"));
+    }
+
     void close() {
         worker.close();
         model.close();
+        try (var s = Files.walk(dir)) {
+            s.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        } catch (IOException ignored) {
+            // temporary files only
+        }
     }
 }
