@@ -18,8 +18,9 @@ import java.nio.ByteOrder;
  * fixed: lanes of {@link #F} accumulate with fused multiply-adds in order of {@code k}, the lanes are summed in
  * a fixed tree ({@link #sumLanes}), then the scalar tail is added in order. No kernel variant changes that
  * order, so a row's result does not depend on how many other rows are in the batch or which rows a thread
- * got. Block-quantized weights quantize the activations first, as llama.cpp does, and use the
- * {@link BlockFormat}'s fixed-order dot.
+ * got. Block-quantized weights quantize the activations first, as llama.cpp does. Q8_0 and Q4_0 then run
+ * {@link QuantKernels}: the canonical float order on exactly decoded weights and activations, so prefill can
+ * reuse the F32 register tiles; the other formats use their {@link BlockFormat}'s fixed-order dot.
  */
 public final class MatMul {
     static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
@@ -35,6 +36,17 @@ public final class MatMul {
 
     private MatMul() {}
 
+    /** A thread's buffer of decoded Q8_0 activations. */
+    private static final class Decoded {
+        float[] buf = new float[0];
+
+        float[] ensure(int floats) {
+            if (buf.length < floats) buf = new float[floats];
+            return buf;
+        }
+    }
+
+    private static final ThreadLocal<Decoded> DECODED = ThreadLocal.withInitial(Decoded::new);
     private static final ThreadLocal<QuantizedActs> ACTS = ThreadLocal.withInitial(QuantizedActs::new);
 
     /**
@@ -65,6 +77,20 @@ public final class MatMul {
                     } else {
                         HalfKernels.rows(type == DType.BF16, seg, rowBytes, x, xOff, xStride, T, y, yOff, yStride, r0, r1, cols);
                     }
+                });
+            }
+            case Q8_0, Q4_0 -> {
+                final boolean q4 = w.type() == DType.Q4_0;
+                if (cols % 32 != 0) throw new IllegalArgumentException(w.name() + ": row length " + cols + " is not a multiple of 32");
+                final float[] xq = DECODED.get().ensure(T * cols);
+                for (int t = 0; t < T; t++) ActQuant.decodedQ8_0(x, xOff + t * xStride, cols, xq, t * cols, q4);
+                final int align = T == 1 ? 4 : 3;
+                final int units = (rows + align - 1) / align;
+                final int parts = pool.threads() == 1 ? 1 : Math.min(units, pool.threads() * TASKS_PER_THREAD);
+                pool.forEach(parts, (task, worker) -> {
+                    int r0 = Math.min(rows, (int) ((long) units * task / parts) * align);
+                    int r1 = Math.min(rows, (int) ((long) units * (task + 1) / parts) * align);
+                    QuantKernels.rows(q4, seg, rowBytes, xq, 0, cols, T, y, yOff, yStride, r0, r1, cols);
                 });
             }
             default -> {

@@ -185,6 +185,98 @@ class MatMulTest {
         }
     }
 
+    /** Every block-quantized type: batch invariance as {@link #batchInvariance} (T = 1, small and large batches, 1 and 2 threads). */
+    @Test
+    void quantizedBatchInvariance() {
+        SplittableRandom r = new SplittableRandom(18);
+        for (DType type : new DType[]{DType.Q8_0, DType.Q4_0, DType.Q5_0, DType.Q4_1, DType.Q5_1, DType.Q4_K, DType.Q5_K, DType.Q6_K}) {
+            for (int[] shape : new int[][]{{37, 256}, {101, 1024}}) {
+                int rows = shape[0], cols = shape[1];
+                Tensor w = quantized(type, rows, cols, r);
+                int N = 70;
+                float[] x = gaussian(N * cols, r);
+                float[] all = new float[N * rows];
+                MatMul.mul(TWO, w, x, 0, cols, N, all, 0, rows);
+                float[] serial = new float[N * rows];
+                MatMul.mul(Parallel.SERIAL, w, x, 0, cols, N, serial, 0, rows);
+                assertSameBits(serial, all, type + " serial vs 2 threads");
+                for (int t = 0; t < N; t += 3) {
+                    float[] one = new float[rows];
+                    MatMul.mul(t % 2 == 0 ? Parallel.SERIAL : TWO, w, x, t * cols, cols, 1, one, 0, rows);
+                    for (int o = 0; o < rows; o++) {
+                        assertThat(Float.floatToRawIntBits(one[o])).as("%s token %d row %d alone", type, t, o)
+                                .isEqualTo(Float.floatToRawIntBits(all[t * rows + o]));
+                    }
+                }
+                for (int T : new int[]{2, 3, 4, 5, 17}) {
+                    int start = N - T - 1;
+                    float[] part = new float[T * rows];
+                    MatMul.mul(T % 2 == 0 ? TWO : Parallel.SERIAL, w, x, start * cols, cols, T, part, 0, rows);
+                    for (int i = 0; i < T * rows; i++) {
+                        assertThat(Float.floatToRawIntBits(part[i])).as("%s batch of %d, output %d", type, T, i)
+                                .isEqualTo(Float.floatToRawIntBits(all[start * rows + i]));
+                    }
+                }
+            }
+        }
+    }
+
+    /**
+     * Q8_0 and Q4_0: the product equals, bit for bit, the F32 product of the decoded weights (the format's
+     * reference {@code dequantize}) with the activations after Q8_0 quantization and decoding (llama.cpp's
+     * activation quantizer, written out here: fp16 scale amax/127, round half to even), for T = 1 and T = 9,
+     * when both operands are taken in the kernels' documented order within each block of 32 (Q8_0: position
+     * 8j + i holds value 4i + j; Q4_0: groups of 8 in the order 0, 2, 1, 3).
+     */
+    @Test
+    void q8_0AndQ4_0EqualF32OnDecodedWeightsAndActivations() {
+        SplittableRandom r = new SplittableRandom(19);
+        int rows = 23, cols = 320;
+        for (DType type : new DType[]{DType.Q8_0, DType.Q4_0}) {
+            Tensor w = quantized(type, rows, cols, r);
+            float[] dec = new float[rows * cols];
+            org.jmoe.tensor.quant.BlockFormats.of(type).dequantize(w.data(), 0, dec, 0, rows * cols);
+            MemorySegment f = ARENA.allocate(4L * rows * cols, 64);
+            for (int i = 0; i < rows * cols; i++) f.setAtIndex(ValueLayout.JAVA_FLOAT, i, dec[kernelOrder(type, i)]);
+            Tensor wf = new Tensor("wf", DType.F32, new long[]{cols, rows}, f);
+            for (int T : new int[]{1, 9}) {
+                float[] x = gaussian(T * cols, r);
+                float[] xq = new float[x.length];
+                for (int b = 0; b < x.length / 32; b++) {
+                    float amax = 0;
+                    for (int i = 0; i < 32; i++) amax = Math.max(amax, Math.abs(x[32 * b + i]));
+                    float d = Float.float16ToFloat(Float.floatToFloat16(amax / 127f));
+                    float id = amax == 0 ? 0 : 127f / amax;
+                    for (int i = 0; i < 32; i++) xq[32 * b + i] = d * (float) Math.rint(x[32 * b + i] * id);
+                }
+                float[] xk = new float[x.length];
+                for (int i = 0; i < x.length; i++) xk[i] = xq[kernelOrder(type, i)];
+                xq = xk;
+                float[] a = new float[T * rows], b = new float[T * rows];
+                MatMul.mul(TWO, w, x, 0, cols, T, a, 0, rows);
+                MatMul.mul(TWO, wf, xq, 0, cols, T, b, 0, rows);
+                assertSameBits(b, a, type + " T=" + T);
+            }
+        }
+    }
+
+    /** The index of the value the Q8_0 / Q4_0 kernels read at position {@code p} (blocks of 32 stay in place). */
+    private static int kernelOrder(DType type, int p) {
+        int base = p & ~31, q = p & 31;
+        if (type == DType.Q8_0) return base + 4 * (q & 7) + (q >> 3);
+        int g = q >> 3, swapped = ((g & 1) << 1) | (g >> 1);
+        return base + 8 * swapped + (q & 7);
+    }
+
+    /** A rows x cols matrix of {@code type}, quantized from Gaussian values by the format's reference quantizer. */
+    private static Tensor quantized(DType type, int rows, int cols, SplittableRandom r) {
+        MemorySegment seg = ARENA.allocate(type.bytesFor((long) rows * cols), 64);
+        org.jmoe.tensor.quant.BlockFormat f = org.jmoe.tensor.quant.BlockFormats.of(type);
+        float[] v = gaussian(rows * cols, r);
+        f.quantize(v, 0, rows * cols, seg, 0);
+        return new Tensor("w", type, new long[]{cols, rows}, seg);
+    }
+
     private static void assertSameBits(float[] a, float[] b, String what) {
         for (int i = 0; i < a.length; i++) {
             assertThat(Float.floatToRawIntBits(b[i])).as("%s, output %d", what, i).isEqualTo(Float.floatToRawIntBits(a[i]));
