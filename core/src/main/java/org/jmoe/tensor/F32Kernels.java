@@ -11,7 +11,7 @@ import java.nio.ByteOrder;
  * Register-blocked F32 kernels for {@code y[t][r] = W[r]·x[t]} with W in a memory segment (row-major,
  * {@code rowBytes} apart) and x, y on the heap.
  *
- * <p>Every output keeps the canonical order of {@link MatMul#dotF32}: one 8-lane accumulator, FMAs in k order,
+ * <p>Every output keeps the canonical order of {@link MatMul#dotF32}: one accumulator of {@link MatMul#F}'s lanes, FMAs in k order,
  * {@link MatMul#sumLanes}, then the scalar tail. Tiles only decide how many outputs share each load, so any
  * tile, block size or thread computes bit-identical values.
  *
@@ -23,8 +23,8 @@ import java.nio.ByteOrder;
  * latency and 4 hardware-prefetch streams run at once.
  */
 final class F32Kernels {
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
-    private static final int L = 8;
+    private static final VectorSpecies<Float> F = MatMul.F;
+    private static final int L = F.length();
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     /** Bytes of weights (a chunk of rows) and of activations (a block of tokens) kept in L2 at once. */
     private static final int L2_BLOCK_BYTES = 128 * 1024;
@@ -143,15 +143,15 @@ final class F32Kernels {
             v = FloatVector.fromArray(F, x, x2 + k);
             c02 = w0.fma(v, c02); c12 = w1.fma(v, c12); c22 = w2.fma(v, c22);
         }
-        y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanes(c00));
-        y[yo + 1] = tail(w, b1, x, x0, k, n, MatMul.sumLanes(c10));
-        y[yo + 2] = tail(w, b2, x, x0, k, n, MatMul.sumLanes(c20));
-        y[yo + ys] = tail(w, b0, x, x1, k, n, MatMul.sumLanes(c01));
-        y[yo + ys + 1] = tail(w, b1, x, x1, k, n, MatMul.sumLanes(c11));
-        y[yo + ys + 2] = tail(w, b2, x, x1, k, n, MatMul.sumLanes(c21));
-        y[yo + 2 * ys] = tail(w, b0, x, x2, k, n, MatMul.sumLanes(c02));
-        y[yo + 2 * ys + 1] = tail(w, b1, x, x2, k, n, MatMul.sumLanes(c12));
-        y[yo + 2 * ys + 2] = tail(w, b2, x, x2, k, n, MatMul.sumLanes(c22));
+        y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanesTree(c00));
+        y[yo + 1] = tail(w, b1, x, x0, k, n, MatMul.sumLanesTree(c10));
+        y[yo + 2] = tail(w, b2, x, x0, k, n, MatMul.sumLanesTree(c20));
+        y[yo + ys] = tail(w, b0, x, x1, k, n, MatMul.sumLanesTree(c01));
+        y[yo + ys + 1] = tail(w, b1, x, x1, k, n, MatMul.sumLanesTree(c11));
+        y[yo + ys + 2] = tail(w, b2, x, x1, k, n, MatMul.sumLanesTree(c21));
+        y[yo + 2 * ys] = tail(w, b0, x, x2, k, n, MatMul.sumLanesTree(c02));
+        y[yo + 2 * ys + 1] = tail(w, b1, x, x2, k, n, MatMul.sumLanesTree(c12));
+        y[yo + 2 * ys + 2] = tail(w, b2, x, x2, k, n, MatMul.sumLanesTree(c22));
     }
 
     static void k3x2(MemorySegment w, long b0, long rb, float[] x, int xo, int xs, float[] y, int yo, int ys, int n) {
@@ -171,12 +171,12 @@ final class F32Kernels {
             v = FloatVector.fromArray(F, x, x1 + k);
             c01 = w0.fma(v, c01); c11 = w1.fma(v, c11); c21 = w2.fma(v, c21);
         }
-        y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanes(c00));
-        y[yo + 1] = tail(w, b1, x, x0, k, n, MatMul.sumLanes(c10));
-        y[yo + 2] = tail(w, b2, x, x0, k, n, MatMul.sumLanes(c20));
-        y[yo + ys] = tail(w, b0, x, x1, k, n, MatMul.sumLanes(c01));
-        y[yo + ys + 1] = tail(w, b1, x, x1, k, n, MatMul.sumLanes(c11));
-        y[yo + ys + 2] = tail(w, b2, x, x1, k, n, MatMul.sumLanes(c21));
+        y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanesTree(c00));
+        y[yo + 1] = tail(w, b1, x, x0, k, n, MatMul.sumLanesTree(c10));
+        y[yo + 2] = tail(w, b2, x, x0, k, n, MatMul.sumLanesTree(c20));
+        y[yo + ys] = tail(w, b0, x, x1, k, n, MatMul.sumLanesTree(c01));
+        y[yo + ys + 1] = tail(w, b1, x, x1, k, n, MatMul.sumLanesTree(c11));
+        y[yo + ys + 2] = tail(w, b2, x, x1, k, n, MatMul.sumLanesTree(c21));
     }
 
     static void k3x1(MemorySegment w, long b0, long rb, float[] x, int xo, float[] y, int yo, int n) {
@@ -190,9 +190,9 @@ final class F32Kernels {
             c1 = FloatVector.fromMemorySegment(F, w, b1 + o, LE).fma(v, c1);
             c2 = FloatVector.fromMemorySegment(F, w, b2 + o, LE).fma(v, c2);
         }
-        y[yo] = tail(w, b0, x, xo, k, n, MatMul.sumLanes(c0));
-        y[yo + 1] = tail(w, b1, x, xo, k, n, MatMul.sumLanes(c1));
-        y[yo + 2] = tail(w, b2, x, xo, k, n, MatMul.sumLanes(c2));
+        y[yo] = tail(w, b0, x, xo, k, n, MatMul.sumLanesTree(c0));
+        y[yo + 1] = tail(w, b1, x, xo, k, n, MatMul.sumLanesTree(c1));
+        y[yo + 2] = tail(w, b2, x, xo, k, n, MatMul.sumLanesTree(c2));
     }
 
     static void k1x3(MemorySegment w, long b0, float[] x, int xo, int xs, float[] y, int yo, int ys, int n) {
@@ -205,9 +205,9 @@ final class F32Kernels {
             c1 = wv.fma(FloatVector.fromArray(F, x, x1 + k), c1);
             c2 = wv.fma(FloatVector.fromArray(F, x, x2 + k), c2);
         }
-        y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanes(c0));
-        y[yo + ys] = tail(w, b0, x, x1, k, n, MatMul.sumLanes(c1));
-        y[yo + 2 * ys] = tail(w, b0, x, x2, k, n, MatMul.sumLanes(c2));
+        y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanesTree(c0));
+        y[yo + ys] = tail(w, b0, x, x1, k, n, MatMul.sumLanesTree(c1));
+        y[yo + 2 * ys] = tail(w, b0, x, x2, k, n, MatMul.sumLanesTree(c2));
     }
 
     // ---- the same tiles with W in a heap array ----
@@ -256,15 +256,15 @@ final class F32Kernels {
             v = FloatVector.fromArray(F, x, x2 + k);
             c02 = w0.fma(v, c02); c12 = w1.fma(v, c12); c22 = w2.fma(v, c22);
         }
-        y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanes(c00));
-        y[yo + 1] = tail(w, b1, x, x0, k, n, MatMul.sumLanes(c10));
-        y[yo + 2] = tail(w, b2, x, x0, k, n, MatMul.sumLanes(c20));
-        y[yo + ys] = tail(w, b0, x, x1, k, n, MatMul.sumLanes(c01));
-        y[yo + ys + 1] = tail(w, b1, x, x1, k, n, MatMul.sumLanes(c11));
-        y[yo + ys + 2] = tail(w, b2, x, x1, k, n, MatMul.sumLanes(c21));
-        y[yo + 2 * ys] = tail(w, b0, x, x2, k, n, MatMul.sumLanes(c02));
-        y[yo + 2 * ys + 1] = tail(w, b1, x, x2, k, n, MatMul.sumLanes(c12));
-        y[yo + 2 * ys + 2] = tail(w, b2, x, x2, k, n, MatMul.sumLanes(c22));
+        y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanesTree(c00));
+        y[yo + 1] = tail(w, b1, x, x0, k, n, MatMul.sumLanesTree(c10));
+        y[yo + 2] = tail(w, b2, x, x0, k, n, MatMul.sumLanesTree(c20));
+        y[yo + ys] = tail(w, b0, x, x1, k, n, MatMul.sumLanesTree(c01));
+        y[yo + ys + 1] = tail(w, b1, x, x1, k, n, MatMul.sumLanesTree(c11));
+        y[yo + ys + 2] = tail(w, b2, x, x1, k, n, MatMul.sumLanesTree(c21));
+        y[yo + 2 * ys] = tail(w, b0, x, x2, k, n, MatMul.sumLanesTree(c02));
+        y[yo + 2 * ys + 1] = tail(w, b1, x, x2, k, n, MatMul.sumLanesTree(c12));
+        y[yo + 2 * ys + 2] = tail(w, b2, x, x2, k, n, MatMul.sumLanesTree(c22));
     }
 
     static void k3x2(float[] w, int b0, int rb, float[] x, int xo, int xs, float[] y, int yo, int ys, int n) {
@@ -283,12 +283,12 @@ final class F32Kernels {
             v = FloatVector.fromArray(F, x, x1 + k);
             c01 = w0.fma(v, c01); c11 = w1.fma(v, c11); c21 = w2.fma(v, c21);
         }
-        y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanes(c00));
-        y[yo + 1] = tail(w, b1, x, x0, k, n, MatMul.sumLanes(c10));
-        y[yo + 2] = tail(w, b2, x, x0, k, n, MatMul.sumLanes(c20));
-        y[yo + ys] = tail(w, b0, x, x1, k, n, MatMul.sumLanes(c01));
-        y[yo + ys + 1] = tail(w, b1, x, x1, k, n, MatMul.sumLanes(c11));
-        y[yo + ys + 2] = tail(w, b2, x, x1, k, n, MatMul.sumLanes(c21));
+        y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanesTree(c00));
+        y[yo + 1] = tail(w, b1, x, x0, k, n, MatMul.sumLanesTree(c10));
+        y[yo + 2] = tail(w, b2, x, x0, k, n, MatMul.sumLanesTree(c20));
+        y[yo + ys] = tail(w, b0, x, x1, k, n, MatMul.sumLanesTree(c01));
+        y[yo + ys + 1] = tail(w, b1, x, x1, k, n, MatMul.sumLanesTree(c11));
+        y[yo + ys + 2] = tail(w, b2, x, x1, k, n, MatMul.sumLanesTree(c21));
     }
 
     static void k3x1(float[] w, int b0, int rb, float[] x, int xo, float[] y, int yo, int n) {
@@ -301,9 +301,9 @@ final class F32Kernels {
             c1 = FloatVector.fromArray(F, w, b1 + k).fma(v, c1);
             c2 = FloatVector.fromArray(F, w, b2 + k).fma(v, c2);
         }
-        y[yo] = tail(w, b0, x, xo, k, n, MatMul.sumLanes(c0));
-        y[yo + 1] = tail(w, b1, x, xo, k, n, MatMul.sumLanes(c1));
-        y[yo + 2] = tail(w, b2, x, xo, k, n, MatMul.sumLanes(c2));
+        y[yo] = tail(w, b0, x, xo, k, n, MatMul.sumLanesTree(c0));
+        y[yo + 1] = tail(w, b1, x, xo, k, n, MatMul.sumLanesTree(c1));
+        y[yo + 2] = tail(w, b2, x, xo, k, n, MatMul.sumLanesTree(c2));
     }
 
     static void k1x3(float[] w, int b0, float[] x, int xo, int xs, float[] y, int yo, int ys, int n) {
@@ -316,9 +316,9 @@ final class F32Kernels {
             c1 = wv.fma(FloatVector.fromArray(F, x, x1 + k), c1);
             c2 = wv.fma(FloatVector.fromArray(F, x, x2 + k), c2);
         }
-        y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanes(c0));
-        y[yo + ys] = tail(w, b0, x, x1, k, n, MatMul.sumLanes(c1));
-        y[yo + 2 * ys] = tail(w, b0, x, x2, k, n, MatMul.sumLanes(c2));
+        y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanesTree(c0));
+        y[yo + ys] = tail(w, b0, x, x1, k, n, MatMul.sumLanesTree(c1));
+        y[yo + 2 * ys] = tail(w, b0, x, x2, k, n, MatMul.sumLanesTree(c2));
     }
     /** {@link MatMul#dotF32} for a row of a heap copy of W. */
     static float dot(float[] w, int b0, float[] x, int xo, int n) {

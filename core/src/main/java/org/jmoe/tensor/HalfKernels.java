@@ -4,6 +4,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 
 import java.lang.foreign.MemorySegment;
@@ -16,16 +17,17 @@ import java.nio.ByteOrder;
  * as the same values stored as F32, and no precision is lost on the activations).
  *
  * <p>Every output has the canonical order of {@link MatMul#dotF32} on the decoded weights (decoding is exact).
- * Decode (T = 1) converts 8 halves at a time in registers and streams 4 rows (BF16) or 2 rows (F16) at once. Prefill (T &gt; 1) decodes
+ * Decode (T = 1) converts a vector of halves at a time in registers and streams 4 rows (BF16) or 2 rows (F16) at once. Prefill (T &gt; 1) decodes
  * an L2-sized chunk of rows once into a per-thread heap buffer and runs the F32 tiles on it, so the
  * conversion costs one pass per weight instead of one per token; the results are bit-identical to the decode
  * path's because both see the same float weights.
  */
 final class HalfKernels {
-    private static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
-    private static final VectorSpecies<Short> S = ShortVector.SPECIES_128;
-    private static final VectorSpecies<Integer> I = IntVector.SPECIES_256;
-    private static final int L = 8;
+    private static final VectorSpecies<Float> F = MatMul.F;
+    private static final int L = F.length();
+    /** Halves as short lanes, as many as F has lanes, and the int lanes they widen to. */
+    private static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(16 * L));
+    private static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
 
     private HalfKernels() {}
@@ -68,12 +70,12 @@ final class HalfKernels {
         }
     }
 
-    /** 8 F16 values at byte {@code off} as floats. */
+    /** {@code L} F16 values at byte {@code off} as floats. */
     static FloatVector loadF16(MemorySegment w, long off) {
         return halfToFloat(ShortVector.fromMemorySegment(S, w, off, LE));
     }
 
-    /** 8 BF16 values at byte {@code off} as floats (the bits shifted into a float's upper half). */
+    /** {@code L} BF16 values at byte {@code off} as floats (the bits shifted into a float's upper half). */
     static FloatVector loadBF16(MemorySegment w, long off) {
         return ((IntVector) ShortVector.fromMemorySegment(S, w, off, LE).convertShape(VectorOperators.S2I, I, 0))
                 .lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
@@ -83,7 +85,7 @@ final class HalfKernels {
     private static final float HALF_REBIAS = 0x1p112f;
 
     /**
-     * Exact IEEE half → float for 8 lanes: the half's exponent and mantissa bits shifted into a float's
+     * Exact IEEE half → float, lane-wise: the half's exponent and mantissa bits shifted into a float's
      * place and multiplied by 2^112 (exact for normals and subnormals, zero stays zero); all-ones exponents
      * (inf, NaN) are mapped to all-ones float exponents, keeping the NaN payload; then the sign. Equals
      * {@link Float#float16ToFloat} bit for bit for every half but NaNs, which stay NaN.

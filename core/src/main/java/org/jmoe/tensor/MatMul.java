@@ -1,6 +1,7 @@
 package org.jmoe.tensor;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 import org.jmoe.tensor.quant.ActQuant;
 import org.jmoe.tensor.quant.BlockFormat;
@@ -23,8 +24,20 @@ import java.nio.ByteOrder;
  * reuse the F32 register tiles; the other formats use their {@link BlockFormat}'s fixed-order dot.
  */
 public final class MatMul {
-    static final VectorSpecies<Float> F = FloatVector.SPECIES_256;
+    /**
+     * The engine's float vector species: 512 bits where the machine prefers them (AVX-512), else 256; a JVM
+     * flag {@code -Djmoe.vector.bits=256} forces 256-bit vectors. Every matrix kernel accumulates in lanes of
+     * this species, so results are identical across kernels and batch sizes on one machine, and may differ by
+     * float rounding between machines of different widths.
+     */
+    public static final VectorSpecies<Float> F = species();
     static final int L = F.length();
+
+    private static VectorSpecies<Float> species() {
+        int preferred = FloatVector.SPECIES_PREFERRED.vectorBitSize();
+        int bits = Integer.getInteger("jmoe.vector.bits", preferred);
+        return bits >= 512 && preferred >= 512 ? FloatVector.SPECIES_512 : FloatVector.SPECIES_256;
+    }
     private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     /** Rows of W per task of the block-quantized kernels. */
     private static final int ROW_BLOCK = 16;
@@ -83,7 +96,8 @@ public final class MatMul {
                 final boolean q4 = w.type() == DType.Q4_0;
                 if (cols % 32 != 0) throw new IllegalArgumentException(w.name() + ": row length " + cols + " is not a multiple of 32");
                 final float[] xq = DECODED.get().ensure(T * cols);
-                for (int t = 0; t < T; t++) ActQuant.decodedQ8_0(x, xOff + t * xStride, cols, xq, t * cols, q4);
+                ActQuant.Order order = QuantKernels.actOrder(q4);
+                for (int t = 0; t < T; t++) ActQuant.decodedQ8_0(x, xOff + t * xStride, cols, xq, t * cols, order);
                 final int align = T == 1 ? 4 : 3;
                 final int units = (rows + align - 1) / align;
                 final int parts = pool.threads() == 1 ? 1 : Math.min(units, pool.threads() * TASKS_PER_THREAD);
@@ -143,10 +157,39 @@ public final class MatMul {
         return s;
     }
 
-    /** Sums the lanes of {@code v} in a fixed tree order (the JIT's reduceLanes order is unspecified). */
+    /** Rotations by half, a quarter, an eighth and a sixteenth of {@link #F}'s lanes. */
+    private static final VectorShuffle<Float> ROT_HALF = VectorShuffle.iota(F, L / 2, 1, true);
+    private static final VectorShuffle<Float> ROT_QUARTER = VectorShuffle.iota(F, L / 4, 1, true);
+    private static final VectorShuffle<Float> ROT_EIGHTH = VectorShuffle.iota(F, L / 8, 1, true);
+    private static final VectorShuffle<Float> ROT_SIXTEENTH = VectorShuffle.iota(F, Math.max(1, L / 16), 1, true);
+
+    /**
+     * {@link #sumLanes} of an {@link #F}-shaped vector computed with whole-vector rotations: lane i plus lane
+     * i + L/2, then i + L/4, ..., the same additions in the same order, so the same bits. Fewer instructions
+     * than reading the lanes one by one, so the GEMM tiles (nine sums per tile) use it; the matrix-vector
+     * kernels keep {@link #sumLanes}, whose smaller inlined code leaves C2's inlining budget to the loads.
+     */
+    static float sumLanesTree(FloatVector v) {
+        v = v.add(v.rearrange(ROT_HALF));
+        v = v.add(v.rearrange(ROT_QUARTER));
+        v = v.add(v.rearrange(ROT_EIGHTH));
+        if (L == 16) v = v.add(v.rearrange(ROT_SIXTEENTH));
+        return v.lane(0);
+    }
+
+    /**
+     * Sums the lanes of {@code v} (8 or 16) in a fixed tree order (the JIT's reduceLanes order is unspecified):
+     * 16 lanes are first folded to 8 ({@code lane i + lane i+8}), then summed as
+     * {@code ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7))}. Scalar lane reads; {@link #sumLanesTree} is the
+     * same sum with vector rotations.
+     */
     public static float sumLanes(FloatVector v) {
         float a0 = v.lane(0), a1 = v.lane(1), a2 = v.lane(2), a3 = v.lane(3);
         float a4 = v.lane(4), a5 = v.lane(5), a6 = v.lane(6), a7 = v.lane(7);
+        if (v.length() == 16) {
+            a0 += v.lane(8); a1 += v.lane(9); a2 += v.lane(10); a3 += v.lane(11);
+            a4 += v.lane(12); a5 += v.lane(13); a6 += v.lane(14); a7 += v.lane(15);
+        }
         return ((a0 + a4) + (a2 + a6)) + ((a1 + a5) + (a3 + a7));
     }
 }

@@ -85,12 +85,14 @@ class MatMulTest {
 
     @Test
     void halfToFloatIsExactForEveryHalf() {
-        short[] h = new short[8];
-        float[] got = new float[8];
-        for (int base = 0; base < 65536; base += 8) {
-            for (int i = 0; i < 8; i++) h[i] = (short) (base + i);
-            HalfKernels.halfToFloat(ShortVector.fromArray(ShortVector.SPECIES_128, h, 0)).intoArray(got, 0);
-            for (int i = 0; i < 8; i++) {
+        int n = MatMul.F.length();
+        var species = jdk.incubator.vector.VectorSpecies.of(short.class, jdk.incubator.vector.VectorShape.forBitSize(16 * n));
+        short[] h = new short[n];
+        float[] got = new float[n];
+        for (int base = 0; base < 65536; base += n) {
+            for (int i = 0; i < n; i++) h[i] = (short) (base + i);
+            HalfKernels.halfToFloat(ShortVector.fromArray(species, h, 0)).intoArray(got, 0);
+            for (int i = 0; i < n; i++) {
                 float want = Float.float16ToFloat(h[i]);
                 if (Float.isNaN(want)) assertThat(got[i]).isNaN();
                 else assertThat(Float.floatToRawIntBits(got[i])).as("half 0x%04x", base + i).isEqualTo(Float.floatToRawIntBits(want));
@@ -185,6 +187,39 @@ class MatMulTest {
         }
     }
 
+    /**
+     * The two lane sums give the same bits on any vector (the same additions in the same order), special
+     * values included, and equal the documented tree written out here.
+     */
+    @Test
+    void lanewiseSumsAgreeBitForBit() {
+        SplittableRandom r = new SplittableRandom(21);
+        int n = MatMul.F.length();
+        float[] specials = {Float.NaN, Float.POSITIVE_INFINITY, Float.NEGATIVE_INFINITY, -0f, Float.MIN_VALUE, Float.MAX_VALUE};
+        float[] a = new float[n];
+        for (int it = 0; it < 2000; it++) {
+            for (int i = 0; i < n; i++) {
+                a[i] = it % 10 == 0 && r.nextInt(4) == 0 ? specials[r.nextInt(specials.length)]
+                        : (float) (r.nextGaussian() * Math.pow(10, r.nextInt(-8, 9)));
+            }
+            jdk.incubator.vector.FloatVector v = jdk.incubator.vector.FloatVector.fromArray(MatMul.F, a, 0);
+            float[] f = new float[8];
+            for (int i = 0; i < 8; i++) f[i] = n == 16 ? a[i] + a[i + 8] : a[i];
+            float want = ((f[0] + f[4]) + (f[2] + f[6])) + ((f[1] + f[5]) + (f[3] + f[7]));
+            assertThat(Float.floatToIntBits(MatMul.sumLanes(v))).as("iteration %d", it).isEqualTo(Float.floatToIntBits(want));
+            assertThat(Float.floatToIntBits(MatMul.sumLanesTree(v))).as("iteration %d", it).isEqualTo(Float.floatToIntBits(want));
+        }
+    }
+
+    /** {@code -Djmoe.vector.bits=256} (set by the build's 256-bit kernel run) selects 8-lane kernels; otherwise the machine's width. */
+    @Test
+    void vectorWidthFollowsTheFlag() {
+        String bits = System.getProperty("jmoe.vector.bits");
+        int preferred = jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize();
+        int want = "256".equals(bits) || preferred < 512 ? 8 : 16;
+        assertThat(MatMul.F.length()).isEqualTo(want);
+    }
+
     /** Every block-quantized type: batch invariance as {@link #batchInvariance} (T = 1, small and large batches, 1 and 2 threads). */
     @Test
     void quantizedBatchInvariance() {
@@ -225,8 +260,9 @@ class MatMulTest {
      * Q8_0 and Q4_0: the product equals, bit for bit, the F32 product of the decoded weights (the format's
      * reference {@code dequantize}) with the activations after Q8_0 quantization and decoding (llama.cpp's
      * activation quantizer, written out here: fp16 scale amax/127, round half to even), for T = 1 and T = 9,
-     * when both operands are taken in the kernels' documented order within each block of 32 (Q8_0: position
-     * 8j + i holds value 4i + j; Q4_0: groups of 8 in the order 0, 2, 1, 3).
+     * when both operands are taken in the kernels' documented order within each block of 32 (16-lane vectors:
+     * the natural order; 8 lanes: Q8_0 position 8j + i holds value 4i + j, Q4_0 groups of 8 in the order
+     * 0, 2, 1, 3).
      */
     @Test
     void q8_0AndQ4_0EqualF32OnDecodedWeightsAndActivations() {
@@ -263,6 +299,7 @@ class MatMulTest {
     /** The index of the value the Q8_0 / Q4_0 kernels read at position {@code p} (blocks of 32 stay in place). */
     private static int kernelOrder(DType type, int p) {
         int base = p & ~31, q = p & 31;
+        if (MatMul.F.length() == 16) return p;
         if (type == DType.Q8_0) return base + 4 * (q & 7) + (q >> 3);
         int g = q >> 3, swapped = ((g & 1) << 1) | (g >> 1);
         return base + 8 * swapped + (q & 7);

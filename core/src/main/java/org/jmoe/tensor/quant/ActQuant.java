@@ -76,13 +76,23 @@ public final class ActQuant {
     /** 1.5·2^23: adding and subtracting it rounds a float of magnitude below 2^22 to an integer, half to even. */
     private static final float ROUND = 12582912f;
 
+    /** Orders of the 32 values of a block in {@link #decodedQ8_0}'s output. */
+    public enum Order {
+        /** Values 0..31 in order. */
+        NATURAL,
+        /** The 8-lane Q8_0 kernel's: position 8j + i holds value 4i + j. */
+        Q8_0_8,
+        /** The 8-lane Q4_0 kernel's: groups of 8 values in the order 0, 2, 1, 3. */
+        Q4_0_8
+    }
+
     /**
      * Q8_0-quantizes {@code n} values of {@code x} (a multiple of 32) as {@link #quantizeRow} does and writes
-     * the decoded values {@code d·q} (exact in float) to {@code dst}, each block of 32 in the order the Q8_0
-     * ({@code q4Order == false}: position 8j + i holds value 4i + j) or Q4_0 ({@code q4Order}: groups of 8 in
-     * the order 0, 2, 1, 3) kernels read a weight block. Vectorised; bit-identical to the scalar quantizer.
+     * the decoded values {@code d·q} (exact in float) to {@code dst}, each block of 32 in {@code order} (the
+     * order in which a Q8_0 or Q4_0 kernel reads a weight block). Vectorised; bit-identical to the scalar
+     * quantizer.
      */
-    public static void decodedQ8_0(float[] x, int xOff, int n, float[] dst, int dstOff, boolean q4Order) {
+    public static void decodedQ8_0(float[] x, int xOff, int n, float[] dst, int dstOff, Order order) {
         float[] tmp = new float[32];
         for (int b = 0, nb = n / 32; b < nb; b++) {
             int o = xOff + b * 32, t = dstOff + b * 32;
@@ -102,7 +112,9 @@ public final class ActQuant {
                 rounded(v2, id, dh).intoArray(tmp, 16);
                 rounded(v3, id, dh).intoArray(tmp, 24);
             }
-            if (q4Order) {
+            if (order == Order.NATURAL) {
+                System.arraycopy(tmp, 0, dst, t, 32);
+            } else if (order == Order.Q4_0_8) {
                 System.arraycopy(tmp, 0, dst, t, 8);
                 System.arraycopy(tmp, 16, dst, t + 8, 8);
                 System.arraycopy(tmp, 8, dst, t + 16, 8);
