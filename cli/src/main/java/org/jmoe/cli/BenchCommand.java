@@ -15,11 +15,15 @@ import java.util.SplittableRandom;
 /**
  * {@code jmoe bench}: prompt processing and generation speed, as llama-bench measures them: pp = one batch of
  * P random tokens from an empty cache; tg = N single-token steps from an empty cache; mean and standard
- * deviation over R repetitions after one warm-up run.
+ * deviation over R repetitions after two warm-up runs (llama-bench does one; the JVM's JIT is still compiling
+ * the kernels during the first).
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Measure prompt-processing (pp) and generation (tg) tokens/s, llama-bench style.")
 final class BenchCommand implements Runnable {
+    /** Untimed runs before the R timed ones. */
+    private static final int WARMUP = 2;
+
     @Mixin
     ModelOptions mo;
 
@@ -55,7 +59,7 @@ final class BenchCommand implements Runnable {
             for (int i = 0; i < prompt.length; i++) prompt[i] = rnd.nextInt(c.vocab);
             float[] logits = new float[c.vocab];
             double[] pp = new double[r], tg = new double[r];
-            for (int rep = -1; rep < r; rep++) {
+            for (int rep = -WARMUP; rep < r; rep++) {
                 if (rep == 0) {
                     f.resetStageTimes();
                     if (ro.backend != null) { ro.backend.times().reset(); ro.backend.bytes().reset(); }

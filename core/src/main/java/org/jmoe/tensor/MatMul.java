@@ -170,12 +170,18 @@ public final class MatMul {
      * kernels keep {@link #sumLanes}, whose smaller inlined code leaves C2's inlining budget to the loads.
      */
     static float sumLanesTree(FloatVector v) {
-        v = v.add(v.rearrange(ROT_HALF));
-        v = v.add(v.rearrange(ROT_QUARTER));
-        v = v.add(v.rearrange(ROT_EIGHTH));
-        if (L == 16) v = v.add(v.rearrange(ROT_SIXTEENTH));
-        return v.lane(0);
+        // Each step in a method of its own: every method here stays under C2's size limit for inlining at any
+        // call site (35 bytecodes), so the tiles' epilogues never call out with a boxed vector.
+        return fold4(fold3(fold2(fold1(v)))).lane(0);
     }
+
+    private static FloatVector fold1(FloatVector v) { return v.add(v.rearrange(ROT_HALF)); }
+
+    private static FloatVector fold2(FloatVector v) { return v.add(v.rearrange(ROT_QUARTER)); }
+
+    private static FloatVector fold3(FloatVector v) { return v.add(v.rearrange(ROT_EIGHTH)); }
+
+    private static FloatVector fold4(FloatVector v) { return L == 16 ? v.add(v.rearrange(ROT_SIXTEENTH)) : v; }
 
     /**
      * Sums the lanes of {@code v} (8 or 16) in a fixed tree order (the JIT's reduceLanes order is unspecified):
