@@ -15,14 +15,14 @@ import java.util.SplittableRandom;
 /**
  * {@code jmoe bench}: prompt processing and generation speed, as llama-bench measures them: pp = one batch of
  * P random tokens from an empty cache; tg = N single-token steps from an empty cache; mean and standard
- * deviation over R repetitions after two warm-up runs (llama-bench does one; the JVM's JIT is still compiling
+ * deviation over R repetitions after three warm-up runs (llama-bench does one; the JVM's JIT is still compiling
  * the kernels during the first).
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
         description = "Measure prompt-processing (pp) and generation (tg) tokens/s, llama-bench style.")
 final class BenchCommand implements Runnable {
     /** Untimed runs before the R timed ones. */
-    private static final int WARMUP = 2;
+    private static final int WARMUP = 3;
 
     @Mixin
     ModelOptions mo;
