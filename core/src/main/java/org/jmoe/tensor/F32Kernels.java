@@ -11,7 +11,8 @@ import java.nio.ByteOrder;
  * Register-blocked F32 kernels for {@code y[t][r] = W[r]·x[t]} with W in a memory segment (row-major,
  * {@code rowBytes} apart) and x, y on the heap.
  *
- * <p>Every output keeps the canonical order of {@link MatMul#dotF32}: one accumulator of {@link MatMul#F}'s lanes, FMAs in k order,
+ * <p>Every output keeps the canonical order of {@link MatMul#dotF32} (with 16 lanes the tiles finish four
+ * outputs at a time with {@link MatMul#sums4}: the same additions): one accumulator of {@link MatMul#F}'s lanes, FMAs in k order,
  * {@link MatMul#sumLanes}, then the scalar tail. Tiles only decide how many outputs share each load, so any
  * tile, block size or thread computes bit-identical values.
  *
@@ -143,6 +144,14 @@ final class F32Kernels {
             v = FloatVector.fromArray(F, x, x2 + k);
             c02 = w0.fma(v, c02); c12 = w1.fma(v, c12); c22 = w2.fma(v, c22);
         }
+        if (L == 16 && k == n) {
+            FloatVector s = MatMul.sums4(c00, c10, c20, c01);
+            y[yo] = s.lane(0); y[yo + 1] = s.lane(8); y[yo + 2] = s.lane(4); y[yo + ys] = s.lane(12);
+            s = MatMul.sums4(c11, c21, c02, c12);
+            y[yo + ys + 1] = s.lane(0); y[yo + ys + 2] = s.lane(8); y[yo + 2 * ys] = s.lane(4); y[yo + 2 * ys + 1] = s.lane(12);
+            y[yo + 2 * ys + 2] = MatMul.sumLanesTree(c22);
+            return;
+        }
         y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanesTree(c00));
         y[yo + 1] = tail(w, b1, x, x0, k, n, MatMul.sumLanesTree(c10));
         y[yo + 2] = tail(w, b2, x, x0, k, n, MatMul.sumLanesTree(c20));
@@ -171,6 +180,13 @@ final class F32Kernels {
             v = FloatVector.fromArray(F, x, x1 + k);
             c01 = w0.fma(v, c01); c11 = w1.fma(v, c11); c21 = w2.fma(v, c21);
         }
+        if (L == 16 && k == n) {
+            FloatVector s = MatMul.sums4(c00, c10, c20, c01);
+            y[yo] = s.lane(0); y[yo + 1] = s.lane(8); y[yo + 2] = s.lane(4); y[yo + ys] = s.lane(12);
+            s = MatMul.sums4(c11, c21, c11, c21);
+            y[yo + ys + 1] = s.lane(0); y[yo + ys + 2] = s.lane(8);
+            return;
+        }
         y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanesTree(c00));
         y[yo + 1] = tail(w, b1, x, x0, k, n, MatMul.sumLanesTree(c10));
         y[yo + 2] = tail(w, b2, x, x0, k, n, MatMul.sumLanesTree(c20));
@@ -190,6 +206,11 @@ final class F32Kernels {
             c1 = FloatVector.fromMemorySegment(F, w, b1 + o, LE).fma(v, c1);
             c2 = FloatVector.fromMemorySegment(F, w, b2 + o, LE).fma(v, c2);
         }
+        if (L == 16 && k == n) {
+            FloatVector s = MatMul.sums4(c0, c1, c2, c2);
+            y[yo] = s.lane(0); y[yo + 1] = s.lane(8); y[yo + 2] = s.lane(4);
+            return;
+        }
         y[yo] = tail(w, b0, x, xo, k, n, MatMul.sumLanesTree(c0));
         y[yo + 1] = tail(w, b1, x, xo, k, n, MatMul.sumLanesTree(c1));
         y[yo + 2] = tail(w, b2, x, xo, k, n, MatMul.sumLanesTree(c2));
@@ -204,6 +225,11 @@ final class F32Kernels {
             c0 = wv.fma(FloatVector.fromArray(F, x, x0 + k), c0);
             c1 = wv.fma(FloatVector.fromArray(F, x, x1 + k), c1);
             c2 = wv.fma(FloatVector.fromArray(F, x, x2 + k), c2);
+        }
+        if (L == 16 && k == n) {
+            FloatVector s = MatMul.sums4(c0, c1, c2, c2);
+            y[yo] = s.lane(0); y[yo + ys] = s.lane(8); y[yo + 2 * ys] = s.lane(4);
+            return;
         }
         y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanesTree(c0));
         y[yo + ys] = tail(w, b0, x, x1, k, n, MatMul.sumLanesTree(c1));
@@ -256,6 +282,14 @@ final class F32Kernels {
             v = FloatVector.fromArray(F, x, x2 + k);
             c02 = w0.fma(v, c02); c12 = w1.fma(v, c12); c22 = w2.fma(v, c22);
         }
+        if (L == 16 && k == n) {
+            FloatVector s = MatMul.sums4(c00, c10, c20, c01);
+            y[yo] = s.lane(0); y[yo + 1] = s.lane(8); y[yo + 2] = s.lane(4); y[yo + ys] = s.lane(12);
+            s = MatMul.sums4(c11, c21, c02, c12);
+            y[yo + ys + 1] = s.lane(0); y[yo + ys + 2] = s.lane(8); y[yo + 2 * ys] = s.lane(4); y[yo + 2 * ys + 1] = s.lane(12);
+            y[yo + 2 * ys + 2] = MatMul.sumLanesTree(c22);
+            return;
+        }
         y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanesTree(c00));
         y[yo + 1] = tail(w, b1, x, x0, k, n, MatMul.sumLanesTree(c10));
         y[yo + 2] = tail(w, b2, x, x0, k, n, MatMul.sumLanesTree(c20));
@@ -283,6 +317,13 @@ final class F32Kernels {
             v = FloatVector.fromArray(F, x, x1 + k);
             c01 = w0.fma(v, c01); c11 = w1.fma(v, c11); c21 = w2.fma(v, c21);
         }
+        if (L == 16 && k == n) {
+            FloatVector s = MatMul.sums4(c00, c10, c20, c01);
+            y[yo] = s.lane(0); y[yo + 1] = s.lane(8); y[yo + 2] = s.lane(4); y[yo + ys] = s.lane(12);
+            s = MatMul.sums4(c11, c21, c11, c21);
+            y[yo + ys + 1] = s.lane(0); y[yo + ys + 2] = s.lane(8);
+            return;
+        }
         y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanesTree(c00));
         y[yo + 1] = tail(w, b1, x, x0, k, n, MatMul.sumLanesTree(c10));
         y[yo + 2] = tail(w, b2, x, x0, k, n, MatMul.sumLanesTree(c20));
@@ -301,6 +342,11 @@ final class F32Kernels {
             c1 = FloatVector.fromArray(F, w, b1 + k).fma(v, c1);
             c2 = FloatVector.fromArray(F, w, b2 + k).fma(v, c2);
         }
+        if (L == 16 && k == n) {
+            FloatVector s = MatMul.sums4(c0, c1, c2, c2);
+            y[yo] = s.lane(0); y[yo + 1] = s.lane(8); y[yo + 2] = s.lane(4);
+            return;
+        }
         y[yo] = tail(w, b0, x, xo, k, n, MatMul.sumLanesTree(c0));
         y[yo + 1] = tail(w, b1, x, xo, k, n, MatMul.sumLanesTree(c1));
         y[yo + 2] = tail(w, b2, x, xo, k, n, MatMul.sumLanesTree(c2));
@@ -315,6 +361,11 @@ final class F32Kernels {
             c0 = wv.fma(FloatVector.fromArray(F, x, x0 + k), c0);
             c1 = wv.fma(FloatVector.fromArray(F, x, x1 + k), c1);
             c2 = wv.fma(FloatVector.fromArray(F, x, x2 + k), c2);
+        }
+        if (L == 16 && k == n) {
+            FloatVector s = MatMul.sums4(c0, c1, c2, c2);
+            y[yo] = s.lane(0); y[yo + ys] = s.lane(8); y[yo + 2 * ys] = s.lane(4);
+            return;
         }
         y[yo] = tail(w, b0, x, x0, k, n, MatMul.sumLanesTree(c0));
         y[yo + ys] = tail(w, b0, x, x1, k, n, MatMul.sumLanesTree(c1));

@@ -1,6 +1,7 @@
 package org.jmoe.tensor;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 import org.jmoe.tensor.quant.ActQuant;
@@ -182,6 +183,31 @@ public final class MatMul {
     private static FloatVector fold3(FloatVector v) { return v.add(v.rearrange(ROT_EIGHTH)); }
 
     private static FloatVector fold4(FloatVector v) { return L == 16 ? v.add(v.rearrange(ROT_SIXTEENTH)) : v; }
+
+    /* The four-output reduction of 16-lane vectors (sums4): masks and rotations within halves and quarters. */
+    private static final VectorMask<Float> HI8 = VectorMask.fromLong(F, 0xFF00L);
+    private static final VectorMask<Float> ODD4 = VectorMask.fromLong(F, 0xF0F0L);
+    private static final VectorShuffle<Float> ROT4_IN_HALVES = VectorShuffle.fromOp(F, i -> ((i & 8) | ((i + 4) & 7)) % L);
+    private static final VectorShuffle<Float> ROT2_IN_QUARTERS = VectorShuffle.fromOp(F, i -> ((i & 12) | ((i + 2) & 3)) % L);
+    private static final VectorShuffle<Float> ROT1_IN_QUARTERS = VectorShuffle.fromOp(F, i -> ((i & 12) | ((i + 1) & 3)) % L);
+
+    /**
+     * {@link #sumLanes} of four 16-lane vectors at once (16-lane {@link #F} only): the result holds the sum of
+     * {@code a} in lane 0, {@code c} in lane 4, {@code b} in lane 8 and {@code d} in lane 12. Every addition is
+     * the one the single-vector tree makes, with the same operands in the same order (so the same bits), but
+     * the steps are shared: 6 rotations for four sums instead of 16.
+     */
+    static FloatVector sums4(FloatVector a, FloatVector b, FloatVector c, FloatVector d) {
+        FloatVector ab = foldPair(a, b), cd = foldPair(c, d);
+        FloatVector s = ab.blend(cd.rearrange(ROT4_IN_HALVES), ODD4).add(ab.rearrange(ROT4_IN_HALVES).blend(cd, ODD4));
+        s = s.add(s.rearrange(ROT2_IN_QUARTERS));
+        return s.add(s.rearrange(ROT1_IN_QUARTERS));
+    }
+
+    /** Lanes 0..7: {@code a_i + a_{i+8}}; lanes 8..15: {@code b_i + b_{i+8}}. */
+    private static FloatVector foldPair(FloatVector a, FloatVector b) {
+        return a.blend(b.rearrange(ROT_HALF), HI8).add(a.rearrange(ROT_HALF).blend(b, HI8));
+    }
 
     /**
      * Sums the lanes of {@code v} (8 or 16) in a fixed tree order (the JIT's reduceLanes order is unspecified):

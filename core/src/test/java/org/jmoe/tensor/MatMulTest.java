@@ -188,8 +188,8 @@ class MatMulTest {
     }
 
     /**
-     * The two lane sums give the same bits on any vector (the same additions in the same order), special
-     * values included, and equal the documented tree written out here.
+     * The lane sums (one by one, by rotations, and four at a time) give the same bits on any vector (the same
+     * additions in the same order), special values included, and equal the documented tree written out here.
      */
     @Test
     void lanewiseSumsAgreeBitForBit() {
@@ -208,6 +208,15 @@ class MatMulTest {
             float want = ((f[0] + f[4]) + (f[2] + f[6])) + ((f[1] + f[5]) + (f[3] + f[7]));
             assertThat(Float.floatToIntBits(MatMul.sumLanes(v))).as("iteration %d", it).isEqualTo(Float.floatToIntBits(want));
             assertThat(Float.floatToIntBits(MatMul.sumLanesTree(v))).as("iteration %d", it).isEqualTo(Float.floatToIntBits(want));
+            if (n == 16) {
+                jdk.incubator.vector.FloatVector b = v.mul(-0.75f), c = v.add(1e3f), d = v.rearrange(
+                        jdk.incubator.vector.VectorShuffle.iota(MatMul.F, 3, 1, true));
+                jdk.incubator.vector.FloatVector s4 = MatMul.sums4(v, b, c, d);
+                assertThat(Float.floatToIntBits(s4.lane(0))).as("sums4 a, iteration %d", it).isEqualTo(Float.floatToIntBits(MatMul.sumLanes(v)));
+                assertThat(Float.floatToIntBits(s4.lane(8))).as("sums4 b, iteration %d", it).isEqualTo(Float.floatToIntBits(MatMul.sumLanes(b)));
+                assertThat(Float.floatToIntBits(s4.lane(4))).as("sums4 c, iteration %d", it).isEqualTo(Float.floatToIntBits(MatMul.sumLanes(c)));
+                assertThat(Float.floatToIntBits(s4.lane(12))).as("sums4 d, iteration %d", it).isEqualTo(Float.floatToIntBits(MatMul.sumLanes(d)));
+            }
         }
     }
 
