@@ -32,17 +32,8 @@ final class HalfKernels {
 
     private HalfKernels() {}
 
-    /** A thread's buffer of decoded rows. */
-    private static final class Scratch {
-        float[] buf = new float[0];
-
-        float[] ensure(int floats) {
-            if (buf.length < floats) buf = new float[floats];
-            return buf;
-        }
-    }
-
-    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+    /** A thread's decoded rows. */
+    private static final ThreadLocal<Scratch> SCRATCH = Scratch.perThread();
 
     /** Rows [r0, r1) x all T tokens; {@code bf16} selects BF16 over F16. */
     static void rows(boolean bf16, MemorySegment w, long rowBytes, float[] x, int xOff, int xStride, int T,

@@ -50,17 +50,8 @@ public final class MatMul {
 
     private MatMul() {}
 
-    /** A thread's buffer of decoded Q8_0 activations. */
-    private static final class Decoded {
-        float[] buf = new float[0];
-
-        float[] ensure(int floats) {
-            if (buf.length < floats) buf = new float[floats];
-            return buf;
-        }
-    }
-
-    private static final ThreadLocal<Decoded> DECODED = ThreadLocal.withInitial(Decoded::new);
+    /** A thread's decoded Q8_0 activations. */
+    private static final ThreadLocal<Scratch> DECODED = Scratch.perThread();
     private static final ThreadLocal<QuantizedActs> ACTS = ThreadLocal.withInitial(QuantizedActs::new);
 
     /**
@@ -79,13 +70,7 @@ public final class MatMul {
         switch (w.type()) {
             case F32, F16, BF16 -> {
                 final DType type = w.type();
-                // matvec kernels take rows 4 at a time, GEMM tiles 3 at a time
-                final int align = T == 1 ? 4 : 3;
-                final int units = (rows + align - 1) / align;
-                final int parts = pool.threads() == 1 ? 1 : Math.min(units, pool.threads() * TASKS_PER_THREAD);
-                pool.forEach(parts, (task, worker) -> {
-                    int r0 = Math.min(rows, (int) ((long) units * task / parts) * align);
-                    int r1 = Math.min(rows, (int) ((long) units * (task + 1) / parts) * align);
+                forRowRanges(pool, rows, T, (r0, r1) -> {
                     if (type == DType.F32) {
                         F32Kernels.rows(seg, rowBytes, x, xOff, xStride, T, y, yOff, yStride, r0, r1, cols);
                     } else {
@@ -99,14 +84,7 @@ public final class MatMul {
                 final float[] xq = DECODED.get().ensure(T * cols);
                 ActQuant.Order order = QuantKernels.actOrder(q4);
                 for (int t = 0; t < T; t++) ActQuant.decodedQ8_0(x, xOff + t * xStride, cols, xq, t * cols, order);
-                final int align = T == 1 ? 4 : 3;
-                final int units = (rows + align - 1) / align;
-                final int parts = pool.threads() == 1 ? 1 : Math.min(units, pool.threads() * TASKS_PER_THREAD);
-                pool.forEach(parts, (task, worker) -> {
-                    int r0 = Math.min(rows, (int) ((long) units * task / parts) * align);
-                    int r1 = Math.min(rows, (int) ((long) units * (task + 1) / parts) * align);
-                    QuantKernels.rows(q4, seg, rowBytes, xq, 0, cols, T, y, yOff, yStride, r0, r1, cols);
-                });
+                forRowRanges(pool, rows, T, (r0, r1) -> QuantKernels.rows(q4, seg, rowBytes, xq, 0, cols, T, y, yOff, yStride, r0, r1, cols));
             }
             default -> {
                 final int tasks = (rows + ROW_BLOCK - 1) / ROW_BLOCK;
@@ -124,6 +102,23 @@ public final class MatMul {
                 });
             }
         }
+    }
+
+    /** A range of rows [r0, r1) of one task. */
+    private interface RowRange {
+        void run(int r0, int r1);
+    }
+
+    /**
+     * Splits {@code rows} into tasks over the pool, on boundaries of the kernels' row groups (matrix-vector
+     * kernels take rows 4 at a time, GEMM tiles 3 at a time), {@link #TASKS_PER_THREAD} tasks per thread.
+     */
+    private static void forRowRanges(Parallel pool, int rows, int T, RowRange body) {
+        final int align = T == 1 ? 4 : 3;
+        final int units = (rows + align - 1) / align;
+        final int parts = pool.threads() == 1 ? 1 : Math.min(units, pool.threads() * TASKS_PER_THREAD);
+        pool.forEach(parts, (task, worker) -> body.run(Math.min(rows, (int) ((long) units * task / parts) * align),
+                Math.min(rows, (int) ((long) units * (task + 1) / parts) * align)));
     }
 
     /** The canonical fixed-order dot of an F32 row at byte {@code base} with {@code x[xo..xo+n)}. */

@@ -48,17 +48,8 @@ final class QuantKernels {
         return q4 ? org.jmoe.tensor.quant.ActQuant.Order.Q4_0_8 : org.jmoe.tensor.quant.ActQuant.Order.Q8_0_8;
     }
 
-    /** A thread's buffer of decoded rows. */
-    private static final class Scratch {
-        float[] buf = new float[0];
-
-        float[] ensure(int floats) {
-            if (buf.length < floats) buf = new float[floats];
-            return buf;
-        }
-    }
-
-    private static final ThreadLocal<Scratch> SCRATCH = ThreadLocal.withInitial(Scratch::new);
+    /** A thread's decoded rows. */
+    private static final ThreadLocal<Scratch> SCRATCH = Scratch.perThread();
 
     /**
      * Rows [r0, r1) x all T tokens of a Q8_0 ({@code q4 == false}) or Q4_0 weight; {@code x} holds the decoded

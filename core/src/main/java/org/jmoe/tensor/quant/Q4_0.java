@@ -16,6 +16,10 @@ import java.lang.foreign.ValueLayout;
  * are values 0..15 and high nibbles values 16..31; value = d·(q − 8). Reference quantizer: {@code m} = the
  * value of largest magnitude (sign kept), {@code d = m / −8}, {@code q = min(15, (int)(x/d + 8.5))}.
  * Dot with Q8_0 activations: {@code Σ_blocks d_w·d_a·Σ (q_w − 8)·q_a}.
+ *
+ * <p>{@code MatMul} runs this format through {@code QuantKernels} (exactly decoded floats, the F32 tiles for
+ * prefill); the integer-sum dots here define the same products in exact block arithmetic and are what
+ * {@code BlockFormatTest} checks the layout with.
  */
 public final class Q4_0 implements BlockFormat {
     static final VectorSpecies<Byte> B128 = ByteVector.SPECIES_128;

@@ -16,6 +16,10 @@ import java.nio.ByteOrder;
  * llama.cpp's Q8_0: blocks of 32 values, 34 bytes: an fp16 scale {@code d}, then 32 int8 {@code q};
  * value = d·q. Reference quantizer: {@code d = amax/127}, {@code q = round(x/d)} (half away from zero).
  * Dot with Q8_0 activations: {@code Σ_blocks d_w·d_a·Σ q_w·q_a}, the integer sums exact in float lanes.
+ *
+ * <p>{@code MatMul} runs this format through {@code QuantKernels} (exactly decoded floats, the F32 tiles for
+ * prefill); the integer-sum dots here define the same products in exact block arithmetic and are what
+ * {@code BlockFormatTest} checks the layout with.
  */
 public final class Q8_0 implements BlockFormat {
     static final VectorSpecies<Byte> B64 = ByteVector.SPECIES_64;
