@@ -52,6 +52,8 @@ final class CalibrateCommand implements Runnable {
     @Option(names = "--verbose", description = "Print stack traces on errors.")
     boolean verbose;
 
+    /** Weight formats whose GEMM is timed besides F32 (the simulator's local-cpu profile runs their prefill at it). */
+    private static final String[] GEMM_TYPES = {"F16", "BF16", "Q8_0", "Q4_0"};
     private static final String[] MATVEC_TYPES = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"};
 
     @Override
@@ -81,14 +83,30 @@ final class CalibrateCommand implements Runnable {
             step("FMA peak");
             o.put("peak_gflops_f32", round(probe.peakGflopsF32()));
             step("F32 GEMM");
-            o.put("gemm_gflops_f32", round(probe.gemmGflopsF32()));
+            double f32 = probe.gemmGflopsF32();
+            o.put("gemm_gflops_f32", round(f32));
+            ObjectNode gm = o.putObject("gemm_gflops");
+            gm.put("F32", round(f32));
+            for (String t : GEMM_TYPES) {
+                step(t + " GEMM");
+                gm.put(t, round(probe.gemmGflops(DType.parse(t))));
+            }
             step("memory bandwidth");
             o.put("memory_bandwidth_gbs", round(probe.memoryBandwidthGbs()));
-            ObjectNode mv = o.putObject("matvec_gbs");
+            ObjectNode mv = o.putObject("matvec_gbs"), call = om.createObjectNode(), stream = om.createObjectNode();
             for (String t : MATVEC_TYPES) {
                 step("matrix-vector " + t);
-                mv.put(t, round(probe.matvecGbs(DType.parse(t))));
+                if (java.util.Arrays.asList(GEMM_TYPES).contains(t) || t.equals("F32")) {
+                    MachineProbe.MatvecCost mc = probe.matvecCost(DType.parse(t));
+                    mv.put(t, round(mc.gbs()));
+                    call.put(t, round(mc.callUs()));
+                    stream.put(t, round(mc.streamGbs()));
+                } else {
+                    mv.put(t, round(probe.matvecGbs(DType.parse(t))));
+                }
             }
+            o.set("matvec_call_us", call);
+            o.set("matvec_stream_gbs", stream);
             step("transports");
             double handOff = probe.handOffLatencyUs();
             ObjectNode tr = o.putObject("transport");
@@ -118,6 +136,17 @@ final class CalibrateCommand implements Runnable {
                 k = c.expertsUsed;
                 ek.put("source", model.toString() + " layer " + layer);
                 ek.put("dtype", w.expGate[0].type().name());
+                step("matrix-vector over the model's experts");
+                java.util.List<LayerWeights> moe = new java.util.ArrayList<>();
+                for (int l = 0; l < c.layers; l++) if (c.isMoeLayer(l)) moe.add(m.layer(l));
+                ObjectNode mm = o.putObject("matvec_model");
+                mm.put("source", model.toString());
+                mm.put("dtype", w.expGate[0].type().name());
+                MachineProbe.ModelMatvec mmv = probe.modelMatvec(moe);
+                mm.put("gbs", round(mmv.gbs()));
+                mm.put("ms", round(mmv.ms()));
+                mm.put("bytes", mmv.bytes());
+                mm.put("products", mmv.products());
             } else {
                 hidden = quick ? 512 : 1024;
                 ffn = quick ? 256 : 512;
@@ -145,7 +174,13 @@ final class CalibrateCommand implements Runnable {
             }
             ek.put("grouped_min_active_per_thread", round(sweep.groupedMinActivePerThread()));
             step("EPS chunk overhead");
-            o.put("eps_chunk_overhead_us", round(probe.epsChunkOverheadUs(w, hidden, ffn, experts, k, handOff)));
+            MachineProbe.EpsProbe eps = probe.epsChunks(w, hidden, ffn, experts, k, handOff);
+            o.put("eps_chunk_overhead_us", round(eps.overheadUs()));
+            ObjectNode ep = o.putObject("eps_chunk_probe");
+            ep.put("tokens", eps.tokens());
+            ep.put("chunks", eps.chunks());
+            ep.put("one_ms", round(eps.oneMs()));
+            ep.put("chunked_ms", round(eps.manyMs()));
         } finally {
             if (m != null) m.close();
             probe.close();
@@ -167,6 +202,7 @@ final class CalibrateCommand implements Runnable {
         System.out.printf("| measure | value |%n|---|---|%n");
         System.out.printf("| FMA peak | %.1f GFLOP/s |%n", o.path("peak_gflops_f32").asDouble());
         System.out.printf("| F32 GEMM | %.1f GFLOP/s (%.0f%% of peak) |%n", o.path("gemm_gflops_f32").asDouble(), 100 * o.path("gemm_gflops_f32").asDouble() / o.path("peak_gflops_f32").asDouble());
+        o.path("gemm_gflops").fields().forEachRemaining(e -> { if (!e.getKey().equals("F32")) System.out.printf("| %s GEMM | %.1f GFLOP/s |%n", e.getKey(), e.getValue().asDouble()); });
         System.out.printf("| memory read | %.1f GB/s |%n", o.path("memory_bandwidth_gbs").asDouble());
         o.path("matvec_gbs").fields().forEachRemaining(e -> System.out.printf("| matvec %s | %.1f GB/s |%n", e.getKey(), e.getValue().asDouble()));
         o.path("transport").fields().forEachRemaining(e -> System.out.printf("| transport %s | %.1f us, %.2f GB/s |%n", e.getKey(),

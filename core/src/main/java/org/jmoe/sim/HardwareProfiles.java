@@ -112,14 +112,19 @@ public final class HardwareProfiles {
      */
     public static Hardware localCpu(Calibration c, int mesh) {
         double gemmTflops = c.gemmGflopsF32() / 1000;
-        Map<String, Double> wholePeak = new TreeMap<>(Map.of("fp32", gemmTflops, "bf16", gemmTflops, "fp16", gemmTflops, "int8", 0.3 * gemmTflops));
+        // the block formats' prefill rate as measured (weights decoded to f32 tiles); files without it: the rate
+        // the engine's Q8_0 prefill had against F32 before its kernels decoded to f32 tiles (0.3)
+        double q8 = c.gemmGflops("Q8_0", 0.3 * c.gemmGflopsF32()) / 1000, q4 = c.gemmGflops("Q4_0", q8 * 1000) / 1000;
+        Map<String, Double> wholePeak = new TreeMap<>(Map.of("fp32", gemmTflops, "bf16", c.gemmGflops("BF16", c.gemmGflopsF32()) / 1000,
+                "fp16", c.gemmGflops("F16", c.gemmGflopsF32()) / 1000, "int8", q8, "q8_0", q8, "q4_0", q4));
         Map<String, Double> peak = new TreeMap<>();
         wholePeak.forEach((k, v) -> peak.put(k, v / mesh));
+        double launchUs = launchOverheadUs(c);
+        Map<String, Double> wholeStream = new TreeMap<>(Map.of("f32", weightStreamGbs(c, "F32", launchUs), "bf16", weightStreamGbs(c, "BF16", launchUs),
+                "fp16", weightStreamGbs(c, "F16", launchUs), "w8a8", weightStreamGbs(c, "Q8_0", launchUs), "q8_0", weightStreamGbs(c, "Q8_0", launchUs),
+                "q4_0", weightStreamGbs(c, "Q4_0", launchUs)));
         Map<String, Double> stream = new TreeMap<>();
-        stream.put("f32", c.matvecGbs("F32") / mesh);
-        stream.put("bf16", c.matvecGbs("BF16") / mesh);
-        stream.put("fp16", c.matvecGbs("F16") / mesh);
-        stream.put("w8a8", c.matvecGbs("Q8_0") / mesh);
+        wholeStream.forEach((k, v) -> stream.put(k, v / mesh));
         Calibration.Link g = c.transport("grpc"), l = c.transport("local");
         Map<Level, Link> links = new EnumMap<>(Level.class);
         links.put(Level.GROUP, new Link(l.latencyUs(), l.bandwidthGbs()));
@@ -128,12 +133,86 @@ public final class HardwareProfiles {
         String name = mesh == 1 ? "local-cpu" : "local-cpu:mesh=" + mesh;
         Hardware whole = new Hardware(name, "this machine (" + c.threads() + " threads, " + (c.measured() ? "calibrated" : "calibration defaults") + ")",
                 wholePeak, c.memoryBandwidthGbs(), physicalMemoryGb(), 1, 1, 1, links, 1.0, 1.0,
-                Map.of("f32", c.matvecGbs("F32"), "w8a8", c.matvecGbs("Q8_0"), "bf16", c.matvecGbs("BF16"), "fp16", c.matvecGbs("F16")),
-                5, c.epsChunkOverheadUs(), 4, 0.9, List.of());
+                wholeStream, launchUs, c.epsChunkOverheadUs(), 3, 0.9, List.of());
         List<double[]> curve = rowEfficiency(whole, c.raw().path("expert_kernels"));
+        double chunkUs = epsChunkOverheadUs(whole.withRowEfficiency(curve), c);
         return new Hardware(name, whole.description() + (mesh > 1 ? ", cut into " + mesh + " devices" : ""), peak,
                 c.memoryBandwidthGbs() / mesh, physicalMemoryGb() / mesh, mesh, 1, 1, links, 1.0, 1.0, stream,
-                5, c.epsChunkOverheadUs(), 4, 0.9, curve);
+                launchUs, chunkUs, 3, 0.9, curve);
+    }
+
+    /**
+     * The fixed cost of one operator on this machine: the calibration's fixed cost of one F32 matrix-vector product
+     * ({@code matvec_call_us}: handing the product to the pool's threads and joining them), else 5 µs.
+     */
+    static double launchOverheadUs(Calibration c) {
+        JsonNode v = c.raw().path("matvec_call_us").path("F32");
+        return v.isNumber() && v.asDouble() >= 0 ? v.asDouble() : 5;
+    }
+
+    /**
+     * GB/s at which weights of {@code dtype} stream through the engine's one-token products, the fixed cost of each
+     * product ({@code launchUs}, charged per operator) taken out. In order: the pass over a model's own expert
+     * matrices ({@code matvec_model}, when {@code jmoe calibrate -m} measured that dtype: the model's shapes and
+     * memory-mapped pages) less its products' fixed cost; the anonymous 1024 x 2048 probe less its fixed cost
+     * ({@code matvec_stream_gbs}); the plain probe ({@code matvec_gbs}, older files).
+     */
+    static double weightStreamGbs(Calibration c, String dtype, double launchUs) {
+        JsonNode mm = c.raw().path("matvec_model");
+        if (dtype.equals(mm.path("dtype").asText())) {
+            double ms = mm.path("ms").asDouble(0), bytes = mm.path("bytes").asDouble(0), products = mm.path("products").asDouble(0);
+            if (ms > 0 && bytes > 0 && products > 0) {
+                double net = ms * 1e-3 - products * launchUs * 1e-6;
+                if (net > 0) return bytes / net / 1e9;
+            }
+            if (mm.path("gbs").asDouble(0) > 0) return mm.path("gbs").asDouble();
+        }
+        JsonNode st = c.raw().path("matvec_stream_gbs").path(dtype);
+        if (st.isNumber() && st.asDouble() > 0) return st.asDouble();
+        return c.matvecGbs(dtype);
+    }
+
+    /**
+     * The EPS per-chunk overhead the simulator adds on this machine: what the calibration's chunk probe (a layer's
+     * tokens run as one batch and as N chunks, {@code eps_chunk_probe}) measured beyond what the cost model already
+     * charges for N thinner chunks — each chunk re-reading its active experts' weights and paying tile waste, which
+     * {@link Roofline#experts} prices per chunk — per added chunk, plus the hand-off of each chunk to the device's
+     * communication thread. The calibration's own {@code eps_chunk_overhead_us} is the whole difference (the
+     * engine's chunk planner needs it so, its N* = √(C/k) having no other term for the re-reads); taking it here
+     * would count the re-reads twice. Files without the probe's timings: that figure.
+     */
+    static double epsChunkOverheadUs(Hardware machine, Calibration c) {
+        JsonNode probe = c.raw().path("eps_chunk_probe"), sweep = c.raw().path("expert_kernels");
+        int tokens = probe.path("tokens").asInt(0), chunks = probe.path("chunks").asInt(0);
+        double one = probe.path("one_ms").asDouble(0), chunked = probe.path("chunked_ms").asDouble(0);
+        int hidden = sweep.path("hidden").asInt(0), ffn = sweep.path("ffn").asInt(0), experts = sweep.path("experts").asInt(0), k = sweep.path("top_k").asInt(0);
+        if (tokens <= 0 || chunks < 2 || !(one > 0) || !(chunked > 0) || hidden <= 0 || ffn <= 0 || experts <= 0 || k <= 0) return c.epsChunkOverheadUs();
+        Roofline r = new Roofline(machine, sweepDtype(sweep));
+        double modelled = chunks * r.experts(spread(tokens / chunks, k, experts), hidden, ffn) - r.experts(spread(tokens, k, experts), hidden, ffn);
+        double residual = ((chunked - one) * 1e-3 - modelled) / (chunks - 1);
+        return Math.max(0, residual) * 1e6 + c.transport("local").latencyUs();
+    }
+
+    /**
+     * Rows per expert when {@code tokens} tokens each pick {@code k} distinct experts of {@code experts} uniformly:
+     * the expected number of experts hit, E·(1 − (1 − k/E)^T) (rounded), sharing the T·k rows evenly.
+     */
+    static long[] spread(int tokens, int k, int experts) {
+        long total = (long) tokens * k;
+        int active = (int) Math.max(1, Math.min(Math.min(experts, total), Math.round(experts * (1 - Math.pow(1 - (double) k / experts, tokens)))));
+        long[] rows = new long[active];
+        for (int e = 0; e < active; e++) rows[e] = total / active + (e < total % active ? 1 : 0);
+        return rows;
+    }
+
+    private static SimDtype sweepDtype(JsonNode sweep) {
+        return switch (sweep.path("dtype").asText("F32")) {
+            case "BF16" -> SimDtype.BF16;
+            case "F16" -> SimDtype.FP16;
+            case "Q8_0" -> SimDtype.Q8_0;
+            case "Q4_0" -> SimDtype.Q4_0;
+            default -> SimDtype.F32;
+        };
     }
 
     /**
@@ -147,13 +226,7 @@ public final class HardwareProfiles {
         JsonNode pts = sweep.path("points");
         int hidden = sweep.path("hidden").asInt(0), ffn = sweep.path("ffn").asInt(0);
         if (!pts.isArray() || pts.isEmpty() || hidden <= 0 || ffn <= 0) return List.of();
-        SimDtype d = switch (sweep.path("dtype").asText("F32")) {
-            case "BF16" -> SimDtype.BF16;
-            case "F16" -> SimDtype.FP16;
-            case "Q8_0" -> SimDtype.W8A8;
-            default -> SimDtype.F32;
-        };
-        Roofline r = new Roofline(base, d);
+        Roofline r = new Roofline(base, sweepDtype(sweep));
         java.util.TreeMap<Double, double[]> acc = new java.util.TreeMap<>();
         int modelK = sweep.path("top_k").asInt(0);
         for (JsonNode p : pts) {

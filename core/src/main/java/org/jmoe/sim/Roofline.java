@@ -18,7 +18,7 @@ public final class Roofline {
     public Roofline(Hardware hw, SimDtype weights) {
         this.hw = hw;
         this.weights = weights;
-        this.act = weights == SimDtype.F32 ? SimDtype.F32 : SimDtype.BF16;
+        this.act = weights.floatActivations() ? SimDtype.F32 : SimDtype.BF16;
         this.flops = hw.flops(weights);
         this.actFlops = hw.flops(act);
         this.weightBw = hw.weightBytesPerS(weights);
@@ -30,7 +30,7 @@ public final class Roofline {
 
     public SimDtype weights() { return weights; }
 
-    /** Activation element size in bytes (bf16, or f32 for f32 weights). */
+    /** Activation element size in bytes (bf16, or f32 for f32 weights and the CPU block formats). */
     public double actBytes() { return act.bytes(); }
 
     /** Rows rounded up to whole matrix-unit tiles. */
