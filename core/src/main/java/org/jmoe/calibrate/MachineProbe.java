@@ -185,14 +185,24 @@ public final class MachineProbe {
 
     /**
      * Weight GB/s of one-token products over a model's own expert matrices — every gate, up and down projection of
-     * every given layer, one after another, in the model's memory-mapped file — as decode streams them: the same
-     * kernels as {@link #matvecGbs} on the model's shapes and pages rather than on anonymous 1024 x 2048 matrices.
+     * every given layer, experts in a shuffled order as a router picks them, in the model's memory-mapped file — as
+     * decode streams them: the same kernels as {@link #matvecGbs} on the model's shapes, pages and access pattern
+     * rather than on anonymous 1024 x 2048 matrices read in address order.
      */
     public ModelMatvec modelMatvec(List<LayerWeights> layers) {
         List<Tensor> ws = new ArrayList<>();
+        SplittableRandom r = new SplittableRandom(11);
         for (LayerWeights l : layers) {
             if (l.expGate == null) continue;
-            for (int e = 0; e < l.expGate.length; e++) {
+            // in the order a router picks them, not the file's: each expert starts somewhere else in memory
+            int[] order = new int[l.expGate.length];
+            for (int e = 0; e < order.length; e++) order[e] = e;
+            for (int e = order.length - 1; e > 0; e--) {
+                int j = r.nextInt(e + 1), t = order[e];
+                order[e] = order[j];
+                order[j] = t;
+            }
+            for (int e : order) {
                 ws.add(l.expGate[e]);
                 ws.add(l.expUp[e]);
                 ws.add(l.expDown[e]);

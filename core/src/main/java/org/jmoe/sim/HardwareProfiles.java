@@ -95,7 +95,7 @@ public final class HardwareProfiles {
                     (int) positive(n, "cards_per_node", who), (int) positive(n, "group_cards", who), links,
                     fraction(eff, "compute", who), fraction(eff, "memory", who), Map.of(),
                     n.path("kernel_overhead_us").asDouble(0), positive(n, "eps_chunk_overhead_us", who),
-                    (int) positive(n, "mma_tile_rows", who), fraction(n, "usable_memory_fraction", who), List.of());
+                    (int) positive(n, "mma_tile_rows", who), fraction(n, "usable_memory_fraction", who), List.of(), 0);
         } catch (IllegalArgumentException e) {
             throw new JmoeException(who, e.getMessage());
         }
@@ -133,12 +133,20 @@ public final class HardwareProfiles {
         String name = mesh == 1 ? "local-cpu" : "local-cpu:mesh=" + mesh;
         Hardware whole = new Hardware(name, "this machine (" + c.threads() + " threads, " + (c.measured() ? "calibrated" : "calibration defaults") + ")",
                 wholePeak, c.memoryBandwidthGbs(), physicalMemoryGb(), 1, 1, 1, links, 1.0, 1.0,
-                wholeStream, launchUs, c.epsChunkOverheadUs(), 3, 0.9, List.of());
+                wholeStream, launchUs, c.epsChunkOverheadUs(), 3, 0.9, List.of(), groupedFromActive(c, c.threads()));
         List<double[]> curve = rowEfficiency(whole, c.raw().path("expert_kernels"));
         double chunkUs = epsChunkOverheadUs(whole.withRowEfficiency(curve), c);
         return new Hardware(name, whole.description() + (mesh > 1 ? ", cut into " + mesh + " devices" : ""), peak,
                 c.memoryBandwidthGbs() / mesh, physicalMemoryGb() / mesh, mesh, 1, 1, links, 1.0, 1.0, stream,
-                launchUs, chunkUs, 3, 0.9, curve);
+                launchUs, chunkUs, 3, 0.9, curve, groupedFromActive(c, Math.max(1, c.threads() / mesh)));
+    }
+
+    /**
+     * The engine's expert-kernel rule ({@code ExpertKernels}) on a device of {@code threads} threads: grouped from the
+     * calibrated crossover (active experts per thread) times the threads; a device of one thread never groups.
+     */
+    static double groupedFromActive(Calibration c, int threads) {
+        return threads <= 1 ? Double.POSITIVE_INFINITY : c.groupedMinActivePerThread() * threads;
     }
 
     /**
@@ -216,9 +224,9 @@ public final class HardwareProfiles {
     }
 
     /**
-     * The engine's efficiency by rows per expert, from the calibration's expert-kernel sweep (one MoE layer's experts
-     * timed at 1..256 tokens, grouped and dense kernels): at each point the roofline time of the same work on
-     * {@code base} over the faster kernel's measured time, at the layer's own top-k. Points with the same rows per
+     * The engine's compute efficiency by rows per expert, from the calibration's expert-kernel sweep (one MoE layer's
+     * experts timed at 1..256 tokens, grouped and dense kernels): at each point the compute time of the same work on
+     * {@code base} (whole tiles at the GEMM rate) over the faster kernel's measured time, at the layer's own top-k. Points with the same rows per
      * expert are averaged. Empty
      * when the file has no sweep (the defaults).
      */
@@ -226,7 +234,8 @@ public final class HardwareProfiles {
         JsonNode pts = sweep.path("points");
         int hidden = sweep.path("hidden").asInt(0), ffn = sweep.path("ffn").asInt(0);
         if (!pts.isArray() || pts.isEmpty() || hidden <= 0 || ffn <= 0) return List.of();
-        Roofline r = new Roofline(base, sweepDtype(sweep));
+        SimDtype d = sweepDtype(sweep);
+        Roofline r = new Roofline(base, d);
         java.util.TreeMap<Double, double[]> acc = new java.util.TreeMap<>();
         int modelK = sweep.path("top_k").asInt(0);
         for (JsonNode p : pts) {
@@ -235,11 +244,17 @@ public final class HardwareProfiles {
             double ms = Math.min(p.path("grouped_ms").asDouble(Double.MAX_VALUE), p.path("dense_ms").asDouble(Double.MAX_VALUE));
             if (tokens <= 0 || k <= 0 || active <= 0 || !(ms > 0) || ms == Double.MAX_VALUE) continue;
             long total = (long) tokens * k;
+            if (total <= active) continue; // one row per expert runs the matrix-vector kernels, not the tiles (Roofline)
             long[] rows = new long[active];
             for (int e = 0; e < active; e++) rows[e] = total / active + (e < total % active ? 1 : 0);
-            // at most 1: a sweep point faster than the roofline (weights still cached from the previous repetition)
-            // says the kernel is at the memory figure, not above it
-            double eff = Math.min(1, r.experts(rows, hidden, ffn) / (ms * 1e-3));
+            // the sweep repeats one layer, whose weights stay in the cache between repetitions: it times the
+            // kernels' compute, not the DRAM streaming the matrix-vector probes measure. So the efficiency is the
+            // compute the roofline charges (every expert's rows in whole tiles at the GEMM rate) over the measured
+            // time, and the cost model divides only the compute term by it; above 1 where the kernel beats the
+            // tiled estimate (one row runs the matrix-vector kernel, which has no tiles)
+            double compute = 0;
+            for (long x : rows) compute += 2 * r.tiled(x) * 3.0 * ffn * hidden;
+            double eff = compute / base.flops(d) / (ms * 1e-3);
             double[] a = acc.computeIfAbsent((double) total / active, x -> new double[2]);
             a[0] += eff;
             a[1]++;
