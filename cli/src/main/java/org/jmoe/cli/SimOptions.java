@@ -16,7 +16,7 @@ final class SimOptions {
     String model;
 
     @Option(names = "--hardware", required = true, paramLabel = "H",
-            description = "ascend-910a, ascend-800i-a2, ascend-300i-duo, a100, h800, h100, h200, local-cpu (this machine, from 'jmoe calibrate'), local-cpu:mesh=D (cut into D thread-group devices), or a jmoe-hardware/1 file.")
+            description = "ascend-910a, ascend-800i-a2, ascend-300i-duo, a100, h800, h100, h200, local-cpu (this machine, from 'jmoe calibrate'), local-cpu:mesh=D (cut into D thread-group devices), local-cpu:workers=D (D worker JVMs over gRPC), or a jmoe-hardware/1 file.")
     String hardware;
 
     @Option(names = "--cards", required = true, paramLabel = "C", description = "Cards (devices = cards x dies per card).")

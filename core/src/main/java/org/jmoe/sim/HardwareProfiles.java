@@ -33,15 +33,16 @@ public final class HardwareProfiles {
         if (nameOrPath == null || nameOrPath.isBlank()) throw new JmoeException("--hardware", "missing hardware profile (" + String.join(", ", NAMES) + ")");
         String n = nameOrPath.strip();
         if (n.equals("local-cpu")) return localCpu(Calibration.loadOrDefaults(), 1);
-        if (n.startsWith("local-cpu:mesh=")) {
+        if (n.startsWith("local-cpu:mesh=") || n.startsWith("local-cpu:workers=")) {
+            boolean workers = n.startsWith("local-cpu:workers=");
             int d;
             try {
-                d = Integer.parseInt(n.substring("local-cpu:mesh=".length()));
+                d = Integer.parseInt(n.substring(n.indexOf('=') + 1));
             } catch (NumberFormatException e) {
                 d = 0;
             }
-            if (d < 1 || d > 1024) throw new JmoeException("--hardware", "'" + n + "': mesh must be a device count between 1 and 1024");
-            return localCpu(Calibration.loadOrDefaults(), d);
+            if (d < 1 || d > 1024) throw new JmoeException("--hardware", "'" + n + "': " + (workers ? "workers" : "mesh") + " must be a device count between 1 and 1024");
+            return localCpu(Calibration.loadOrDefaults(), d, workers);
         }
         if (NAMES.contains(n)) {
             try (InputStream in = HardwareProfiles.class.getResourceAsStream("hardware/" + n + ".json")) {
@@ -102,15 +103,25 @@ public final class HardwareProfiles {
     }
 
     /**
-     * This machine as one card, one card per node, from the calibration: the F32 GEMM rate the engine measured (not
-     * the FMA peak) as its sustained compute, BF16/FP16 the same (they are decoded into the F32 tiles), int8 at 0.3
-     * of it (the engine's Q8_0 prefill against F32, docs/BENCHMARKS.md); weights stream at the measured
-     * matrix-vector bandwidth of their dtype; links between cards are the gRPC transport's figures. With
-     * {@code mesh} > 1 the card is cut into that many dies — the thread groups of a one-JVM mesh ({@code bench-ep
-     * --devices}) — sharing its compute and bandwidth, linked by the in-process transport. GEMMs are derated by the
-     * engine's measured efficiency per rows ({@link #rowEfficiency}).
+     * This machine as one card, one card per node, from the calibration: the GEMM rate the engine measured per
+     * weight format (not the FMA peak) as its sustained compute (int8 at the Q8_0 rate, what the engine runs); weights
+     * stream at the measured matrix-vector rate of their format net of the fixed cost per product
+     * ({@link #weightStreamGbs}), which is the cost of every operator ({@link #launchOverheadUs}); the engine's 3-row
+     * GEMM tiles and expert-kernel rule; links between cards are the gRPC transport's figures. With {@code mesh} > 1
+     * the card is cut into that many dies — the thread groups of a one-JVM mesh ({@code bench-ep --devices}) —
+     * sharing its compute and bandwidth, linked by the in-process transport. The tile GEMMs' compute is derated by
+     * the engine's measured efficiency per rows ({@link #rowEfficiency}); the EPS per-chunk overhead is
+     * {@link #epsChunkOverheadUs}.
      */
     public static Hardware localCpu(Calibration c, int mesh) {
+        return localCpu(c, mesh, false);
+    }
+
+    /**
+     * As {@link #localCpu(Calibration, int)}; with {@code workers} the devices are worker JVMs on this machine
+     * ({@code --local-workers}), linked by the calibrated gRPC loopback instead of the in-process transport.
+     */
+    public static Hardware localCpu(Calibration c, int mesh, boolean workers) {
         double gemmTflops = c.gemmGflopsF32() / 1000;
         // the block formats' prefill rate as measured (weights decoded to f32 tiles); files without it: the rate
         // the engine's Q8_0 prefill had against F32 before its kernels decoded to f32 tiles (0.3)
@@ -127,16 +138,16 @@ public final class HardwareProfiles {
         wholeStream.forEach((k, v) -> stream.put(k, v / mesh));
         Calibration.Link g = c.transport("grpc"), l = c.transport("local");
         Map<Level, Link> links = new EnumMap<>(Level.class);
-        links.put(Level.GROUP, new Link(l.latencyUs(), l.bandwidthGbs()));
+        links.put(Level.GROUP, workers ? new Link(g.latencyUs(), g.bandwidthGbs()) : new Link(l.latencyUs(), l.bandwidthGbs()));
         links.put(Level.NODE, new Link(g.latencyUs(), g.bandwidthGbs()));
         links.put(Level.CLUSTER, new Link(g.latencyUs(), g.bandwidthGbs()));
-        String name = mesh == 1 ? "local-cpu" : "local-cpu:mesh=" + mesh;
+        String name = workers ? "local-cpu:workers=" + mesh : mesh == 1 ? "local-cpu" : "local-cpu:mesh=" + mesh;
         Hardware whole = new Hardware(name, "this machine (" + c.threads() + " threads, " + (c.measured() ? "calibrated" : "calibration defaults") + ")",
                 wholePeak, c.memoryBandwidthGbs(), physicalMemoryGb(), 1, 1, 1, links, 1.0, 1.0,
                 wholeStream, launchUs, c.epsChunkOverheadUs(), 3, 0.9, List.of(), groupedFromActive(c, c.threads()));
         List<double[]> curve = rowEfficiency(whole, c.raw().path("expert_kernels"));
         double chunkUs = epsChunkOverheadUs(whole.withRowEfficiency(curve), c);
-        return new Hardware(name, whole.description() + (mesh > 1 ? ", cut into " + mesh + " devices" : ""), peak,
+        return new Hardware(name, whole.description() + (workers ? ", " + mesh + " worker JVMs over gRPC" : mesh > 1 ? ", cut into " + mesh + " devices" : ""), peak,
                 c.memoryBandwidthGbs() / mesh, physicalMemoryGb() / mesh, mesh, 1, 1, links, 1.0, 1.0, stream,
                 launchUs, chunkUs, 3, 0.9, curve, groupedFromActive(c, Math.max(1, c.threads() / mesh)));
     }

@@ -41,6 +41,14 @@ class ProfilesTest {
         assertThat(m2.flops(SimDtype.F32)).isCloseTo(c.gemmGflopsF32() * 1e9 / 2, within(1.0));
         assertThat(m2.level(0, 1)).isEqualTo(Level.GROUP);
         assertThat(m2.link(Level.GROUP).latencyUs()).isEqualTo(c.transport("local").latencyUs());
+        assertThat(m2.groupedFromActive()).isInfinite(); // a device of one thread never groups its experts
+        assertThat(h.groupedFromActive()).isEqualTo(c.groupedMinActivePerThread() * 2);
+        // worker JVMs on this machine: the same split, linked by gRPC on loopback
+        Hardware w2 = HardwareProfiles.load("local-cpu:workers=2");
+        assertThat(w2.diesPerCard()).isEqualTo(2);
+        assertThat(w2.level(0, 1)).isEqualTo(Level.GROUP);
+        assertThat(HardwareProfiles.localCpu(c, 2, true).link(Level.GROUP).latencyUs()).isEqualTo(c.transport("grpc").latencyUs());
+        assertThatThrownBy(() -> HardwareProfiles.load("local-cpu:workers=0")).isInstanceOf(JmoeException.class).hasMessageContaining("workers must be");
     }
 
     @Test
