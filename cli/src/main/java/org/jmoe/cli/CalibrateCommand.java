@@ -52,6 +52,8 @@ final class CalibrateCommand implements Runnable {
     @Option(names = "--verbose", description = "Print stack traces on errors.")
     boolean verbose;
 
+    /** Weight formats whose GEMM (and fixed cost per matrix-vector product) is timed: the local-cpu profile's formats. */
+    private static final String[] GEMM_TYPES = {"F32", "F16", "BF16", "Q8_0", "Q4_0"};
     private static final String[] MATVEC_TYPES = {"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"};
 
     @Override
@@ -80,15 +82,6 @@ final class CalibrateCommand implements Runnable {
         try {
             step("FMA peak");
             o.put("peak_gflops_f32", round(probe.peakGflopsF32()));
-            step("F32 GEMM");
-            o.put("gemm_gflops_f32", round(probe.gemmGflopsF32()));
-            step("memory bandwidth");
-            o.put("memory_bandwidth_gbs", round(probe.memoryBandwidthGbs()));
-            ObjectNode mv = o.putObject("matvec_gbs");
-            for (String t : MATVEC_TYPES) {
-                step("matrix-vector " + t);
-                mv.put(t, round(probe.matvecGbs(DType.parse(t))));
-            }
             step("transports");
             double handOff = probe.handOffLatencyUs();
             ObjectNode tr = o.putObject("transport");
@@ -101,7 +94,9 @@ final class CalibrateCommand implements Runnable {
             grpc.put("bandwidth_gbs", round(g.bandwidthGbs()));
             grpc.put("note", "loopback: an upper bound for workers on other hosts");
 
-            step("expert kernels");
+            // The expert layer's probes first: the JIT then compiles the kernels for that layer's shapes and format,
+            // as in a process serving the model; the generic probes of other shapes and formats come after (run
+            // before, they leave the kernels compiled for what they ran and the layer's figures tens of percent off).
             LayerWeights w;
             int hidden, ffn, experts, k;
             ObjectNode ek = o.putObject("expert_kernels");
@@ -118,6 +113,17 @@ final class CalibrateCommand implements Runnable {
                 k = c.expertsUsed;
                 ek.put("source", model.toString() + " layer " + layer);
                 ek.put("dtype", w.expGate[0].type().name());
+                step("matrix-vector over the model's experts");
+                java.util.List<LayerWeights> moe = new java.util.ArrayList<>();
+                for (int l = 0; l < c.layers; l++) if (c.isMoeLayer(l)) moe.add(m.layer(l));
+                ObjectNode mm = o.putObject("matvec_model");
+                mm.put("source", model.toString());
+                mm.put("dtype", w.expGate[0].type().name());
+                MachineProbe.ModelMatvec mmv = probe.modelMatvec(moe);
+                mm.put("gbs", round(mmv.gbs()));
+                mm.put("ms", round(mmv.ms()));
+                mm.put("bytes", mmv.bytes());
+                mm.put("products", mmv.products());
             } else {
                 hidden = quick ? 512 : 1024;
                 ffn = quick ? 256 : 512;
@@ -127,6 +133,8 @@ final class CalibrateCommand implements Runnable {
                 ek.put("source", "synthetic");
                 ek.put("dtype", synthType.name());
             }
+            String layerType = w.expGate[0].type().name();
+            step("expert kernels");
             ek.put("experts", experts);
             ek.put("top_k", k);
             ek.put("hidden", hidden);
@@ -145,7 +153,36 @@ final class CalibrateCommand implements Runnable {
             }
             ek.put("grouped_min_active_per_thread", round(sweep.groupedMinActivePerThread()));
             step("EPS chunk overhead");
-            o.put("eps_chunk_overhead_us", round(probe.epsChunkOverheadUs(w, hidden, ffn, experts, k, handOff)));
+            MachineProbe.EpsProbe eps = probe.epsChunks(w, hidden, ffn, experts, k, handOff);
+            o.put("eps_chunk_overhead_us", round(eps.overheadUs()));
+            ObjectNode ep = o.putObject("eps_chunk_probe");
+            ep.put("tokens", eps.tokens());
+            ep.put("chunks", eps.chunks());
+            ep.put("one_ms", round(eps.oneMs()));
+            ep.put("chunked_ms", round(eps.manyMs()));
+
+            // the layer's format first among the generic probes, for the same reason
+            java.util.List<String> gemmTypes = firstOf(layerType, GEMM_TYPES), matvecTypes = firstOf(layerType, MATVEC_TYPES);
+            ObjectNode gm = o.putObject("gemm_gflops");
+            for (String t : gemmTypes) {
+                step(t + " GEMM");
+                gm.put(t, round(probe.gemmGflops(DType.parse(t))));
+            }
+            o.put("gemm_gflops_f32", gm.path("F32").asDouble());
+            step("memory bandwidth");
+            o.put("memory_bandwidth_gbs", round(probe.memoryBandwidthGbs()));
+            ObjectNode mv = o.putObject("matvec_gbs"), call = o.putObject("matvec_call_us"), stream = o.putObject("matvec_stream_gbs");
+            for (String t : matvecTypes) {
+                step("matrix-vector " + t);
+                if (gemmTypes.contains(t)) {
+                    MachineProbe.MatvecCost mc = probe.matvecCost(DType.parse(t));
+                    mv.put(t, round(mc.gbs()));
+                    call.put(t, round(mc.callUs()));
+                    stream.put(t, round(mc.streamGbs()));
+                } else {
+                    mv.put(t, round(probe.matvecGbs(DType.parse(t))));
+                }
+            }
         } finally {
             if (m != null) m.close();
             probe.close();
@@ -158,6 +195,13 @@ final class CalibrateCommand implements Runnable {
         print(o, file);
     }
 
+    /** {@code types} with {@code first} moved to the front (when it is one of them). */
+    static java.util.List<String> firstOf(String first, String[] types) {
+        java.util.List<String> l = new java.util.ArrayList<>(java.util.List.of(types));
+        if (l.remove(first)) l.addFirst(first);
+        return l;
+    }
+
     private void step(String what) {
         if (!json) System.err.println("jmoe: calibrate: " + what);
     }
@@ -167,6 +211,7 @@ final class CalibrateCommand implements Runnable {
         System.out.printf("| measure | value |%n|---|---|%n");
         System.out.printf("| FMA peak | %.1f GFLOP/s |%n", o.path("peak_gflops_f32").asDouble());
         System.out.printf("| F32 GEMM | %.1f GFLOP/s (%.0f%% of peak) |%n", o.path("gemm_gflops_f32").asDouble(), 100 * o.path("gemm_gflops_f32").asDouble() / o.path("peak_gflops_f32").asDouble());
+        o.path("gemm_gflops").fields().forEachRemaining(e -> { if (!e.getKey().equals("F32")) System.out.printf("| %s GEMM | %.1f GFLOP/s |%n", e.getKey(), e.getValue().asDouble()); });
         System.out.printf("| memory read | %.1f GB/s |%n", o.path("memory_bandwidth_gbs").asDouble());
         o.path("matvec_gbs").fields().forEachRemaining(e -> System.out.printf("| matvec %s | %.1f GB/s |%n", e.getKey(), e.getValue().asDouble()));
         o.path("transport").fields().forEachRemaining(e -> System.out.printf("| transport %s | %.1f us, %.2f GB/s |%n", e.getKey(),

@@ -16,16 +16,16 @@ final class SimOptions {
     String model;
 
     @Option(names = "--hardware", required = true, paramLabel = "H",
-            description = "ascend-910a, ascend-800i-a2, ascend-300i-duo, a100, h800, h100, h200, local-cpu (this machine, from 'jmoe calibrate'), local-cpu:mesh=D (cut into D thread-group devices), or a jmoe-hardware/1 file.")
+            description = "ascend-910a, ascend-800i-a2, ascend-300i-duo, a100, h800, h100, h200, local-cpu (this machine, from 'jmoe calibrate'), local-cpu:mesh=D (cut into D thread-group devices), local-cpu:workers=D (D worker JVMs over gRPC), or a jmoe-hardware/1 file.")
     String hardware;
 
     @Option(names = "--cards", required = true, paramLabel = "C", description = "Cards (devices = cards x dies per card).")
     int cards;
 
-    @Option(names = "--dtype", paramLabel = "D", description = "Weights: bf16, fp16, w8a8, fp8 or f32 (default: the model's published deployment on that hardware, else bf16; f32 on local-cpu).")
+    @Option(names = "--dtype", paramLabel = "D", description = "Weights: bf16, fp16, w8a8, fp8, f32, or q8_0/q4_0 (llama.cpp blocks, local-cpu) (default: the model's published deployment on that hardware, else bf16; f32 on local-cpu).")
     String dtype;
 
-    @Option(names = "--kv-dtype", paramLabel = "D", description = "KV cache: bf16, fp16, w8a8 (int8), fp8 or f32 (default: bf16; f32 with f32 weights).")
+    @Option(names = "--kv-dtype", paramLabel = "D", description = "KV cache: bf16, fp16, w8a8 (int8), fp8 or f32 (default: bf16; f32 with f32, q8_0 or q4_0 weights).")
     String kvDtype;
 
     @Option(names = "--router", paramLabel = "SPEC", defaultValue = "native", description = "Router spec (default: ${DEFAULT-VALUE}).")
@@ -57,7 +57,7 @@ final class SimOptions {
 
     SimDtype kv(SimDtype weights) {
         if (kvDtype != null) return SimDtype.parse(kvDtype, "--kv-dtype");
-        return weights == SimDtype.F32 ? SimDtype.F32 : SimDtype.BF16;
+        return weights.floatActivations() ? SimDtype.F32 : SimDtype.BF16;
     }
 
     RouterSpec routerSpec() { return RouterSpec.parse(router, "--router"); }

@@ -16,6 +16,37 @@ import static org.jmoe.cli.CliTest.run;
 /** {@code jmoe calibrate} writes a file the engine reads; a bad file is a one-line error for every model command. */
 class CalibrateCliTest {
     @Test
+    void calibrateOnAModelStreamsEveryExpertMatrixOfIt(@TempDir Path dir) throws Exception {
+        Path f = dir.resolve("cal.json"), model = CliTest.ref("models/qwen3moe.gguf");
+        CliTest.Run r = run("calibrate", "--quick", "-t", "2", "-m", model.toString(), "--out", f.toString(), "--json");
+        assertThat(r.code()).as(r.err()).isZero();
+        JsonNode mm = new ObjectMapper().readTree(f.toFile()).path("matvec_model");
+        try (org.jmoe.model.Model m = org.jmoe.model.ModelLoader.load(model)) {
+            org.jmoe.model.ModelConfig c = m.config();
+            long bytes = 0;
+            int products = 0;
+            for (int l = 0; l < c.layers; l++) {
+                if (!c.isMoeLayer(l)) continue;
+                for (int e = 0; e < c.experts; e++) {
+                    var w = m.layer(l);
+                    bytes += w.expGate[e].data().byteSize() + w.expUp[e].data().byteSize() + w.expDown[e].data().byteSize();
+                    products += 3;
+                }
+            }
+            assertThat(mm.path("products").asInt()).isEqualTo(products);
+            assertThat(mm.path("bytes").asLong()).isEqualTo(bytes);
+            assertThat(mm.path("dtype").asText()).isEqualTo(m.layer(firstMoe(c)).expGate[0].type().name());
+            assertThat(mm.path("gbs").asDouble()).isCloseTo(bytes / (mm.path("ms").asDouble() * 1e6), org.assertj.core.api.Assertions.withinPercentage(2));
+        }
+    }
+
+    private static int firstMoe(org.jmoe.model.ModelConfig c) {
+        int l = 0;
+        while (!c.isMoeLayer(l)) l++;
+        return l;
+    }
+
+    @Test
     void calibrateWritesAReadableFileWhoseCrossoverFollowsItsOwnSweep(@TempDir Path dir) throws Exception {
         Path f = dir.resolve("cal.json");
         CliTest.Run r = run("calibrate", "--quick", "-t", "2", "--out", f.toString(), "--json");
@@ -28,6 +59,18 @@ class CalibrateCliTest {
         for (String t : new String[]{"F32", "F16", "BF16", "Q8_0", "Q4_0", "Q4_K", "Q6_K"}) assertThat(c.matvecGbs().get(t)).as(t).isPositive();
         assertThat(c.transport("local").latencyUs()).isPositive();
         assertThat(c.transport("grpc").bandwidthGbs()).isPositive();
+        // the simulator's local-cpu inputs: GEMM per format, fixed cost and net rate per product, the EPS probe's timings
+        for (String t : new String[]{"F32", "F16", "BF16", "Q8_0", "Q4_0"}) {
+            assertThat(file.path("gemm_gflops").path(t).asDouble()).as(t).isPositive();
+            assertThat(file.path("matvec_call_us").path(t).asDouble()).as(t).isGreaterThanOrEqualTo(0);
+            assertThat(file.path("matvec_stream_gbs").path(t).asDouble()).as(t).isPositive();
+        }
+        assertThat(c.gemmGflops("F32", -1)).isEqualTo(c.gemmGflopsF32());
+        JsonNode eps = file.path("eps_chunk_probe");
+        assertThat(eps.path("chunks").asInt()).isEqualTo(8);
+        assertThat(eps.path("one_ms").asDouble()).isPositive();
+        assertThat(eps.path("chunked_ms").asDouble()).isPositive();
+        assertThat(file.has("matvec_model")).isFalse(); // no -m: no model to stream
         // the crossover is the smallest active-per-thread from which grouped is never slower in the recorded sweep
         JsonNode pts = file.path("expert_kernels").path("points");
         assertThat(pts.size()).isGreaterThanOrEqualTo(4);

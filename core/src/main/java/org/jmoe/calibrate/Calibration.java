@@ -125,6 +125,13 @@ public record Calibration(double peakGflopsF32, double gemmGflopsF32, double mem
         return d != null ? d : matvecGbs.getOrDefault("F32", memoryBandwidthGbs * 0.7);
     }
 
+    /** The engine's GEMM rate with {@code dtype} weights ({@code gemm_gflops}), or {@code otherwise} if not measured. */
+    public double gemmGflops(String dtype, double otherwise) {
+        if (dtype.equals("F32")) return gemmGflopsF32;
+        JsonNode v = raw.path("gemm_gflops").path(dtype);
+        return v.isNumber() && v.asDouble() > 0 ? v.asDouble() : otherwise;
+    }
+
     /** A transport's figures; {@code local} and {@code grpc} fall back to {@link #defaults()}. */
     public Link transport(String name) {
         Link l = transports.get(name);

@@ -120,8 +120,16 @@ public final class MachineProbe {
 
     /** GFLOP/s of the engine's F32 GEMM on a prefill-shaped product (2048 x 2048 weights, 128 tokens). */
     public double gemmGflopsF32() {
+        return gemmGflops(DType.F32);
+    }
+
+    /**
+     * GFLOP/s of the engine's GEMM with weights in {@code type} on a prefill-shaped product (2048 x 2048 weights,
+     * 128 tokens): for the block formats this includes quantizing the activations and decoding the weights.
+     */
+    public double gemmGflops(DType type) {
         int n = quick ? 1024 : 2048, T = quick ? 64 : 128;
-        Tensor w = randomWeight(DType.F32, n, n, 1);
+        Tensor w = randomWeight(type, n, n, 1);
         float[] x = randomFloats(T * n, 2), y = new float[T * n];
         long ns = best(reps(), () -> MatMul.mul(pool, w, x, 0, n, T, y, 0, n));
         return 2.0 * n * n * T / ns;
@@ -155,7 +163,74 @@ public final class MachineProbe {
      * than the last-level cache ({@link #streamBytes()}), so the figure is DRAM-bound as decode is.
      */
     public double matvecGbs(DType type) {
-        int cols = 2048, rows = 1024;
+        long[] pass = matvecPass(type, 1024, 2048);
+        return (double) pass[1] / pass[0];
+    }
+
+    /**
+     * The fixed cost of one matrix-vector product beside its streaming ({@code t = t0 + bytes / bw}): the same
+     * working set streamed as 1024 x 2048 matrices and as four times as many 512 x 1024 ones (an MoE expert's
+     * size); t0 = the difference of the two passes over the difference of their product counts, in microseconds
+     * (at least 0), and bw = bytes over the large pass less its products' t0, in GB/s.
+     */
+    public MatvecCost matvecCost(DType type) {
+        long[] large = matvecPass(type, 1024, 2048), small = matvecPass(type, 512, 1024);
+        double t0 = Math.max(0, (double) (small[0] - large[0]) / (small[2] - large[2]));
+        double stream = large[0] - large[2] * t0;
+        return new MatvecCost((double) large[1] / large[0], t0 / 1e3, (double) large[1] / stream);
+    }
+
+    /** Matrix-vector figures of one dtype: the plain rate of 1024 x 2048 products, the fixed cost per product, and the rate without it. */
+    public record MatvecCost(double gbs, double callUs, double streamGbs) { }
+
+    /**
+     * Weight GB/s of one-token products over a model's own expert matrices — every gate, up and down projection of
+     * every given layer, experts in a shuffled order as a router picks them, in the model's memory-mapped file — as
+     * decode streams them: the same kernels as {@link #matvecGbs} on the model's shapes, pages and access pattern
+     * rather than on anonymous 1024 x 2048 matrices read in address order.
+     */
+    public ModelMatvec modelMatvec(List<LayerWeights> layers) {
+        List<Tensor> ws = new ArrayList<>();
+        SplittableRandom r = new SplittableRandom(11);
+        for (LayerWeights l : layers) {
+            if (l.expGate == null) continue;
+            // in the order a router picks them, not the file's: each expert starts somewhere else in memory
+            int[] order = new int[l.expGate.length];
+            for (int e = 0; e < order.length; e++) order[e] = e;
+            for (int e = order.length - 1; e > 0; e--) {
+                int j = r.nextInt(e + 1), t = order[e];
+                order[e] = order[j];
+                order[j] = t;
+            }
+            for (int e : order) {
+                ws.add(l.expGate[e]);
+                ws.add(l.expUp[e]);
+                ws.add(l.expDown[e]);
+            }
+        }
+        if (ws.isEmpty()) throw new IllegalArgumentException("no expert matrices to stream");
+        long bytes = 0;
+        int maxCols = 0, maxRows = 0;
+        for (Tensor w : ws) {
+            bytes += w.data().byteSize();
+            maxCols = Math.max(maxCols, w.cols());
+            maxRows = Math.max(maxRows, w.rows());
+        }
+        float[] x = randomFloats(maxCols, 4), y = new float[maxRows];
+        final int mc = maxCols;
+        long ns = best(quick ? 1 : 3, () -> {
+            for (Tensor w : ws) MatMul.mul(pool, w, x, 0, mc, 1, y, 0, w.rows());
+        });
+        return new ModelMatvec(ns / 1e6, bytes, ws.size());
+    }
+
+    /** One pass over a model's expert matrices: its best time, the bytes streamed and the products run. */
+    public record ModelMatvec(double ms, long bytes, int products) {
+        public double gbs() { return bytes / (ms * 1e6); }
+    }
+
+    /** {best ns of one pass, bytes streamed, products} over distinct {@code rows x cols} matrices filling {@link #streamBytes()}. */
+    private long[] matvecPass(DType type, int rows, int cols) {
         long each = type.bytesFor((long) rows * cols);
         int count = (int) Math.max(2, streamBytes() / each);
         try (Arena a = Arena.ofShared()) { // the pool's threads read it
@@ -165,7 +240,7 @@ public final class MachineProbe {
             long ns = best(reps(), () -> {
                 for (Tensor w : ws) MatMul.mul(pool, w, x, 0, cols, 1, y, 0, rows);
             });
-            return (double) each * count / ns;
+            return new long[]{ns, each * count, count};
         }
     }
 
@@ -275,6 +350,14 @@ public final class MachineProbe {
      * hand-off to the communication thread.
      */
     public double epsChunkOverheadUs(LayerWeights w, int hidden, int ffn, int experts, int k, double handOffUs) {
+        return epsChunks(w, hidden, ffn, experts, k, handOffUs).overheadUs();
+    }
+
+    /** The EPS probe's timings: {@code tokens} routed at once and as {@code chunks} chunks, and the k they imply. */
+    public record EpsProbe(int tokens, int chunks, double oneMs, double manyMs, double overheadUs) { }
+
+    /** As {@link #epsChunkOverheadUs}, with the two timings behind it. */
+    public EpsProbe epsChunks(LayerWeights w, int hidden, int ffn, int experts, int k, double handOffUs) {
         int T = quick ? 64 : 256, N = 8;
         SplittableRandom r = new SplittableRandom(9);
         int[][] tokenExperts = new int[T][];
@@ -289,7 +372,7 @@ public final class MachineProbe {
         long many = best(reps(), () -> {
             for (Routed p : parts) kern.run(w, p.ids, p.start, p.count, p.n, x, y, pool, c);
         });
-        return Math.max(1.0, (many - one) / 1e3 / (N - 1)) + handOffUs;
+        return new EpsProbe(T, N, one / 1e6, many / 1e6, Math.max(1.0, (many - one) / 1e3 / (N - 1)) + handOffUs);
     }
 
     private record Routed(int[] ids, int[] start, int[] count, int n, int rows) { }

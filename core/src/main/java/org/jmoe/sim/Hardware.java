@@ -25,15 +25,18 @@ import java.util.TreeMap;
  * @param epsChunkOverheadUs fixed cost of one more EPS chunk (its extra launches and synchronisation)
  * @param mmaTileRows       rows of the matrix unit's tile: a GEMM over m rows costs as ceil(m/tile)·tile rows
  * @param usableMemoryFraction share of device memory a deployment may fill (the rest is runtime and workspace)
- * @param rowEfficiency     measured kernel efficiency against this roofline by rows per GEMM ({rows, efficiency} pairs,
+ * @param rowEfficiency     measured compute efficiency of the GEMM tiles by rows per GEMM ({rows, efficiency} pairs,
  *                          ascending rows; empty = 1 everywhere): the local profile has it from the calibration's
  *                          expert-kernel sweep
+ * @param groupedFromActive the engine's rule for its expert kernels, where the profile is an engine's (local-cpu):
+ *                          grouped from this many active experts on the device, else dense with one product per
+ *                          projection (gate, up, down); 0 = the faster of the two, as EPS-MoE switches them
  */
 public record Hardware(String name, String description, Map<String, Double> peakTflops, double memoryBandwidthGbs,
                        double memoryGb, int diesPerCard, int cardsPerNode, int groupCards, Map<Level, Link> links,
                        double computeEfficiency, double memoryEfficiency, Map<String, Double> weightStreamGbs,
                        double kernelOverheadUs, double epsChunkOverheadUs, int mmaTileRows, double usableMemoryFraction,
-                       java.util.List<double[]> rowEfficiency) {
+                       java.util.List<double[]> rowEfficiency, double groupedFromActive) {
 
     public Hardware {
         peakTflops = new TreeMap<>(peakTflops);
@@ -101,7 +104,8 @@ public record Hardware(String name, String description, Map<String, Double> peak
     /** The same machine with another row-efficiency curve. */
     public Hardware withRowEfficiency(java.util.List<double[]> curve) {
         return new Hardware(name, description, peakTflops, memoryBandwidthGbs, memoryGb, diesPerCard, cardsPerNode, groupCards, links,
-                computeEfficiency, memoryEfficiency, weightStreamGbs, kernelOverheadUs, epsChunkOverheadUs, mmaTileRows, usableMemoryFraction, curve);
+                computeEfficiency, memoryEfficiency, weightStreamGbs, kernelOverheadUs, epsChunkOverheadUs, mmaTileRows, usableMemoryFraction, curve,
+                groupedFromActive);
     }
 
     /** Bytes of device memory a deployment may use. */

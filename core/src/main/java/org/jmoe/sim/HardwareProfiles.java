@@ -33,15 +33,16 @@ public final class HardwareProfiles {
         if (nameOrPath == null || nameOrPath.isBlank()) throw new JmoeException("--hardware", "missing hardware profile (" + String.join(", ", NAMES) + ")");
         String n = nameOrPath.strip();
         if (n.equals("local-cpu")) return localCpu(Calibration.loadOrDefaults(), 1);
-        if (n.startsWith("local-cpu:mesh=")) {
+        if (n.startsWith("local-cpu:mesh=") || n.startsWith("local-cpu:workers=")) {
+            boolean workers = n.startsWith("local-cpu:workers=");
             int d;
             try {
-                d = Integer.parseInt(n.substring("local-cpu:mesh=".length()));
+                d = Integer.parseInt(n.substring(n.indexOf('=') + 1));
             } catch (NumberFormatException e) {
                 d = 0;
             }
-            if (d < 1 || d > 1024) throw new JmoeException("--hardware", "'" + n + "': mesh must be a device count between 1 and 1024");
-            return localCpu(Calibration.loadOrDefaults(), d);
+            if (d < 1 || d > 1024) throw new JmoeException("--hardware", "'" + n + "': " + (workers ? "workers" : "mesh") + " must be a device count between 1 and 1024");
+            return localCpu(Calibration.loadOrDefaults(), d, workers);
         }
         if (NAMES.contains(n)) {
             try (InputStream in = HardwareProfiles.class.getResourceAsStream("hardware/" + n + ".json")) {
@@ -95,51 +96,148 @@ public final class HardwareProfiles {
                     (int) positive(n, "cards_per_node", who), (int) positive(n, "group_cards", who), links,
                     fraction(eff, "compute", who), fraction(eff, "memory", who), Map.of(),
                     n.path("kernel_overhead_us").asDouble(0), positive(n, "eps_chunk_overhead_us", who),
-                    (int) positive(n, "mma_tile_rows", who), fraction(n, "usable_memory_fraction", who), List.of());
+                    (int) positive(n, "mma_tile_rows", who), fraction(n, "usable_memory_fraction", who), List.of(), 0);
         } catch (IllegalArgumentException e) {
             throw new JmoeException(who, e.getMessage());
         }
     }
 
     /**
-     * This machine as one card, one card per node, from the calibration: the F32 GEMM rate the engine measured (not
-     * the FMA peak) as its sustained compute, BF16/FP16 the same (they are decoded into the F32 tiles), int8 at 0.3
-     * of it (the engine's Q8_0 prefill against F32, docs/BENCHMARKS.md); weights stream at the measured
-     * matrix-vector bandwidth of their dtype; links between cards are the gRPC transport's figures. With
-     * {@code mesh} > 1 the card is cut into that many dies — the thread groups of a one-JVM mesh ({@code bench-ep
-     * --devices}) — sharing its compute and bandwidth, linked by the in-process transport. GEMMs are derated by the
-     * engine's measured efficiency per rows ({@link #rowEfficiency}).
+     * This machine as one card, one card per node, from the calibration: the GEMM rate the engine measured per
+     * weight format (not the FMA peak) as its sustained compute (int8 at the Q8_0 rate, what the engine runs); weights
+     * stream at the measured matrix-vector rate of their format net of the fixed cost per product
+     * ({@link #weightStreamGbs}), which is the cost of every operator ({@link #launchOverheadUs}); the engine's 3-row
+     * GEMM tiles and expert-kernel rule; links between cards are the gRPC transport's figures. With {@code mesh} > 1
+     * the card is cut into that many dies — the thread groups of a one-JVM mesh ({@code bench-ep --devices}) —
+     * sharing its compute and bandwidth, linked by the in-process transport. The tile GEMMs' compute is derated by
+     * the engine's measured efficiency per rows ({@link #rowEfficiency}); the EPS per-chunk overhead is
+     * {@link #epsChunkOverheadUs}.
      */
     public static Hardware localCpu(Calibration c, int mesh) {
-        double gemmTflops = c.gemmGflopsF32() / 1000;
-        Map<String, Double> wholePeak = new TreeMap<>(Map.of("fp32", gemmTflops, "bf16", gemmTflops, "fp16", gemmTflops, "int8", 0.3 * gemmTflops));
-        Map<String, Double> peak = new TreeMap<>();
-        wholePeak.forEach((k, v) -> peak.put(k, v / mesh));
-        Map<String, Double> stream = new TreeMap<>();
-        stream.put("f32", c.matvecGbs("F32") / mesh);
-        stream.put("bf16", c.matvecGbs("BF16") / mesh);
-        stream.put("fp16", c.matvecGbs("F16") / mesh);
-        stream.put("w8a8", c.matvecGbs("Q8_0") / mesh);
-        Calibration.Link g = c.transport("grpc"), l = c.transport("local");
-        Map<Level, Link> links = new EnumMap<>(Level.class);
-        links.put(Level.GROUP, new Link(l.latencyUs(), l.bandwidthGbs()));
-        links.put(Level.NODE, new Link(g.latencyUs(), g.bandwidthGbs()));
-        links.put(Level.CLUSTER, new Link(g.latencyUs(), g.bandwidthGbs()));
-        String name = mesh == 1 ? "local-cpu" : "local-cpu:mesh=" + mesh;
-        Hardware whole = new Hardware(name, "this machine (" + c.threads() + " threads, " + (c.measured() ? "calibrated" : "calibration defaults") + ")",
-                wholePeak, c.memoryBandwidthGbs(), physicalMemoryGb(), 1, 1, 1, links, 1.0, 1.0,
-                Map.of("f32", c.matvecGbs("F32"), "w8a8", c.matvecGbs("Q8_0"), "bf16", c.matvecGbs("BF16"), "fp16", c.matvecGbs("F16")),
-                5, c.epsChunkOverheadUs(), 4, 0.9, List.of());
-        List<double[]> curve = rowEfficiency(whole, c.raw().path("expert_kernels"));
-        return new Hardware(name, whole.description() + (mesh > 1 ? ", cut into " + mesh + " devices" : ""), peak,
-                c.memoryBandwidthGbs() / mesh, physicalMemoryGb() / mesh, mesh, 1, 1, links, 1.0, 1.0, stream,
-                5, c.epsChunkOverheadUs(), 4, 0.9, curve);
+        return localCpu(c, mesh, false);
     }
 
     /**
-     * The engine's efficiency by rows per expert, from the calibration's expert-kernel sweep (one MoE layer's experts
-     * timed at 1..256 tokens, grouped and dense kernels): at each point the roofline time of the same work on
-     * {@code base} over the faster kernel's measured time, at the layer's own top-k. Points with the same rows per
+     * As {@link #localCpu(Calibration, int)}; with {@code workers} the devices are worker JVMs on this machine
+     * ({@code --local-workers}), linked by the calibrated gRPC loopback instead of the in-process transport.
+     */
+    public static Hardware localCpu(Calibration c, int mesh, boolean workers) {
+        double gemmTflops = c.gemmGflopsF32() / 1000;
+        // the block formats' prefill rate as measured (weights decoded to f32 tiles); files without it: the rate
+        // the engine's Q8_0 prefill had against F32 before its kernels decoded to f32 tiles (0.3)
+        double q8 = c.gemmGflops("Q8_0", 0.3 * c.gemmGflopsF32()) / 1000, q4 = c.gemmGflops("Q4_0", q8 * 1000) / 1000;
+        Map<String, Double> wholePeak = new TreeMap<>(Map.of("fp32", gemmTflops, "bf16", c.gemmGflops("BF16", c.gemmGflopsF32()) / 1000,
+                "fp16", c.gemmGflops("F16", c.gemmGflopsF32()) / 1000, "int8", q8, "q8_0", q8, "q4_0", q4));
+        Map<String, Double> peak = new TreeMap<>();
+        wholePeak.forEach((k, v) -> peak.put(k, v / mesh));
+        double launchUs = launchOverheadUs(c);
+        Map<String, Double> wholeStream = new TreeMap<>(Map.of("f32", weightStreamGbs(c, "F32", launchUs), "bf16", weightStreamGbs(c, "BF16", launchUs),
+                "fp16", weightStreamGbs(c, "F16", launchUs), "w8a8", weightStreamGbs(c, "Q8_0", launchUs), "q8_0", weightStreamGbs(c, "Q8_0", launchUs),
+                "q4_0", weightStreamGbs(c, "Q4_0", launchUs)));
+        Map<String, Double> stream = new TreeMap<>();
+        wholeStream.forEach((k, v) -> stream.put(k, v / mesh));
+        Calibration.Link g = c.transport("grpc"), l = c.transport("local");
+        Map<Level, Link> links = new EnumMap<>(Level.class);
+        links.put(Level.GROUP, workers ? new Link(g.latencyUs(), g.bandwidthGbs()) : new Link(l.latencyUs(), l.bandwidthGbs()));
+        links.put(Level.NODE, new Link(g.latencyUs(), g.bandwidthGbs()));
+        links.put(Level.CLUSTER, new Link(g.latencyUs(), g.bandwidthGbs()));
+        String name = workers ? "local-cpu:workers=" + mesh : mesh == 1 ? "local-cpu" : "local-cpu:mesh=" + mesh;
+        Hardware whole = new Hardware(name, "this machine (" + c.threads() + " threads, " + (c.measured() ? "calibrated" : "calibration defaults") + ")",
+                wholePeak, c.memoryBandwidthGbs(), physicalMemoryGb(), 1, 1, 1, links, 1.0, 1.0,
+                wholeStream, launchUs, c.epsChunkOverheadUs(), 3, 0.9, List.of(), groupedFromActive(c, c.threads()));
+        List<double[]> curve = rowEfficiency(whole, c.raw().path("expert_kernels"));
+        double chunkUs = epsChunkOverheadUs(whole.withRowEfficiency(curve), c);
+        return new Hardware(name, whole.description() + (workers ? ", " + mesh + " worker JVMs over gRPC" : mesh > 1 ? ", cut into " + mesh + " devices" : ""), peak,
+                c.memoryBandwidthGbs() / mesh, physicalMemoryGb() / mesh, mesh, 1, 1, links, 1.0, 1.0, stream,
+                launchUs, chunkUs, 3, 0.9, curve, groupedFromActive(c, Math.max(1, c.threads() / mesh)));
+    }
+
+    /**
+     * The engine's expert-kernel rule ({@code ExpertKernels}) on a device of {@code threads} threads: grouped from the
+     * calibrated crossover (active experts per thread) times the threads; a device of one thread never groups.
+     */
+    static double groupedFromActive(Calibration c, int threads) {
+        return threads <= 1 ? Double.POSITIVE_INFINITY : c.groupedMinActivePerThread() * threads;
+    }
+
+    /**
+     * The fixed cost of one operator on this machine: the calibration's fixed cost of one F32 matrix-vector product
+     * ({@code matvec_call_us}: handing the product to the pool's threads and joining them), else 5 µs.
+     */
+    static double launchOverheadUs(Calibration c) {
+        JsonNode v = c.raw().path("matvec_call_us").path("F32");
+        return v.isNumber() && v.asDouble() >= 0 ? v.asDouble() : 5;
+    }
+
+    /**
+     * GB/s at which weights of {@code dtype} stream through the engine's one-token products, the fixed cost of each
+     * product ({@code launchUs}, charged per operator) taken out. In order: the pass over a model's own expert
+     * matrices ({@code matvec_model}, when {@code jmoe calibrate -m} measured that dtype: the model's shapes and
+     * memory-mapped pages) less its products' fixed cost; the anonymous 1024 x 2048 probe less its fixed cost
+     * ({@code matvec_stream_gbs}); the plain probe ({@code matvec_gbs}, older files).
+     */
+    static double weightStreamGbs(Calibration c, String dtype, double launchUs) {
+        JsonNode mm = c.raw().path("matvec_model");
+        if (dtype.equals(mm.path("dtype").asText())) {
+            double ms = mm.path("ms").asDouble(0), bytes = mm.path("bytes").asDouble(0), products = mm.path("products").asDouble(0);
+            if (ms > 0 && bytes > 0 && products > 0) {
+                double net = ms * 1e-3 - products * launchUs * 1e-6;
+                if (net > 0) return bytes / net / 1e9;
+            }
+            if (mm.path("gbs").asDouble(0) > 0) return mm.path("gbs").asDouble();
+        }
+        JsonNode st = c.raw().path("matvec_stream_gbs").path(dtype);
+        if (st.isNumber() && st.asDouble() > 0) return st.asDouble();
+        return c.matvecGbs(dtype);
+    }
+
+    /**
+     * The EPS per-chunk overhead the simulator adds on this machine: what the calibration's chunk probe (a layer's
+     * tokens run as one batch and as N chunks, {@code eps_chunk_probe}) measured beyond what the cost model already
+     * charges for N thinner chunks — each chunk re-reading its active experts' weights and paying tile waste, which
+     * {@link Roofline#experts} prices per chunk — per added chunk, plus the hand-off of each chunk to the device's
+     * communication thread. The calibration's own {@code eps_chunk_overhead_us} is the whole difference (the
+     * engine's chunk planner needs it so, its N* = √(C/k) having no other term for the re-reads); taking it here
+     * would count the re-reads twice. Files without the probe's timings: that figure.
+     */
+    static double epsChunkOverheadUs(Hardware machine, Calibration c) {
+        JsonNode probe = c.raw().path("eps_chunk_probe"), sweep = c.raw().path("expert_kernels");
+        int tokens = probe.path("tokens").asInt(0), chunks = probe.path("chunks").asInt(0);
+        double one = probe.path("one_ms").asDouble(0), chunked = probe.path("chunked_ms").asDouble(0);
+        int hidden = sweep.path("hidden").asInt(0), ffn = sweep.path("ffn").asInt(0), experts = sweep.path("experts").asInt(0), k = sweep.path("top_k").asInt(0);
+        if (tokens <= 0 || chunks < 2 || !(one > 0) || !(chunked > 0) || hidden <= 0 || ffn <= 0 || experts <= 0 || k <= 0) return c.epsChunkOverheadUs();
+        Roofline r = new Roofline(machine, sweepDtype(sweep));
+        double modelled = chunks * r.experts(spread(tokens / chunks, k, experts), hidden, ffn) - r.experts(spread(tokens, k, experts), hidden, ffn);
+        double residual = ((chunked - one) * 1e-3 - modelled) / (chunks - 1);
+        return Math.max(0, residual) * 1e6 + c.transport("local").latencyUs();
+    }
+
+    /**
+     * Rows per expert when {@code tokens} tokens each pick {@code k} distinct experts of {@code experts} uniformly:
+     * the expected number of experts hit, E·(1 − (1 − k/E)^T) (rounded), sharing the T·k rows evenly.
+     */
+    static long[] spread(int tokens, int k, int experts) {
+        long total = (long) tokens * k;
+        int active = (int) Math.max(1, Math.min(Math.min(experts, total), Math.round(experts * (1 - Math.pow(1 - (double) k / experts, tokens)))));
+        long[] rows = new long[active];
+        for (int e = 0; e < active; e++) rows[e] = total / active + (e < total % active ? 1 : 0);
+        return rows;
+    }
+
+    private static SimDtype sweepDtype(JsonNode sweep) {
+        return switch (sweep.path("dtype").asText("F32")) {
+            case "BF16" -> SimDtype.BF16;
+            case "F16" -> SimDtype.FP16;
+            case "Q8_0" -> SimDtype.Q8_0;
+            case "Q4_0" -> SimDtype.Q4_0;
+            default -> SimDtype.F32;
+        };
+    }
+
+    /**
+     * The engine's compute efficiency by rows per expert, from the calibration's expert-kernel sweep (one MoE layer's
+     * experts timed at 1..256 tokens, grouped and dense kernels): at each point the compute time of the same work on
+     * {@code base} (whole tiles at the GEMM rate) over the faster kernel's measured time, at the layer's own top-k. Points with the same rows per
      * expert are averaged. Empty
      * when the file has no sweep (the defaults).
      */
@@ -147,12 +245,7 @@ public final class HardwareProfiles {
         JsonNode pts = sweep.path("points");
         int hidden = sweep.path("hidden").asInt(0), ffn = sweep.path("ffn").asInt(0);
         if (!pts.isArray() || pts.isEmpty() || hidden <= 0 || ffn <= 0) return List.of();
-        SimDtype d = switch (sweep.path("dtype").asText("F32")) {
-            case "BF16" -> SimDtype.BF16;
-            case "F16" -> SimDtype.FP16;
-            case "Q8_0" -> SimDtype.W8A8;
-            default -> SimDtype.F32;
-        };
+        SimDtype d = sweepDtype(sweep);
         Roofline r = new Roofline(base, d);
         java.util.TreeMap<Double, double[]> acc = new java.util.TreeMap<>();
         int modelK = sweep.path("top_k").asInt(0);
@@ -162,11 +255,17 @@ public final class HardwareProfiles {
             double ms = Math.min(p.path("grouped_ms").asDouble(Double.MAX_VALUE), p.path("dense_ms").asDouble(Double.MAX_VALUE));
             if (tokens <= 0 || k <= 0 || active <= 0 || !(ms > 0) || ms == Double.MAX_VALUE) continue;
             long total = (long) tokens * k;
+            if (total <= active) continue; // one row per expert runs the matrix-vector kernels, not the tiles (Roofline)
             long[] rows = new long[active];
             for (int e = 0; e < active; e++) rows[e] = total / active + (e < total % active ? 1 : 0);
-            // at most 1: a sweep point faster than the roofline (weights still cached from the previous repetition)
-            // says the kernel is at the memory figure, not above it
-            double eff = Math.min(1, r.experts(rows, hidden, ffn) / (ms * 1e-3));
+            // the sweep repeats one layer, whose weights stay in the cache between repetitions: it times the
+            // kernels' compute, not the DRAM streaming the matrix-vector probes measure. So the efficiency is the
+            // compute the roofline charges (every expert's rows in whole tiles at the GEMM rate) over the measured
+            // time, and the cost model divides only the compute term by it; above 1 where the kernel beats the
+            // tiled estimate (one row runs the matrix-vector kernel, which has no tiles)
+            double compute = 0;
+            for (long x : rows) compute += 2 * r.tiled(x) * 3.0 * ffn * hidden;
+            double eff = compute / base.flops(d) / (ms * 1e-3);
             double[] a = acc.computeIfAbsent((double) total / active, x -> new double[2]);
             a[0] += eff;
             a[1]++;

@@ -38,7 +38,7 @@ final class MemoryModel {
             if (s == 0) embed += (double) m.vocab() * m.hidden() / p.attn().tp() * eb;
             if (s == p.pp() - 1 && (!m.tiedEmbeddings() || p.pp() > 1)) embed += (double) m.vocab() * m.hidden() / p.attn().tp() * eb;
             double kvShare = m.mla() != null ? 1 : Math.ceil((double) m.kvHeads() / p.attn().tp()) / m.kvHeads();
-            double act = req.dtype() == SimDtype.F32 ? 4 : 2;
+            double act = req.dtype().floatActivations() ? 4 : 2;
             double Ta = tokensPerMicrobatch / p.attn().dp();
             double ffn = (double) m.expertFfn() / p.experts().tp();
             double bytes = weights + embed;

@@ -1,8 +1,8 @@
 package org.jmoe.sim;
 
 /**
- * The time of one operator on one device: {@code max(flops / sustained FLOP/s, bytes / sustained bytes/s)} plus the
- * launch overhead. GEMMs take weights in the weight dtype (streamed at the profile's weight bandwidth) and
+ * The time of one operator on one device: {@code max(flops / (sustained FLOP/s · efficiency at its rows), bytes /
+ * sustained bytes/s)} plus the launch overhead (the efficiency by rows is 1 unless the profile measured it). GEMMs take weights in the weight dtype (streamed at the profile's weight bandwidth) and
  * activations in the activation dtype; the matrix unit processes rows in tiles of {@link Hardware#mmaTileRows()}, so
  * m rows cost ⌈m/tile⌉·tile rows of compute (the reason tiny per-expert loads are never compute bound).
  */
@@ -18,7 +18,7 @@ public final class Roofline {
     public Roofline(Hardware hw, SimDtype weights) {
         this.hw = hw;
         this.weights = weights;
-        this.act = weights == SimDtype.F32 ? SimDtype.F32 : SimDtype.BF16;
+        this.act = weights.floatActivations() ? SimDtype.F32 : SimDtype.BF16;
         this.flops = hw.flops(weights);
         this.actFlops = hw.flops(act);
         this.weightBw = hw.weightBytesPerS(weights);
@@ -30,7 +30,7 @@ public final class Roofline {
 
     public SimDtype weights() { return weights; }
 
-    /** Activation element size in bytes (bf16, or f32 for f32 weights). */
+    /** Activation element size in bytes (bf16, or f32 for f32 weights and the CPU block formats). */
     public double actBytes() { return act.bytes(); }
 
     /** Rows rounded up to whole matrix-unit tiles. */
@@ -44,7 +44,7 @@ public final class Roofline {
         if (m <= 0) return 0;
         double c = 2 * tiled(m) * n * k / flops;
         double b = n * k * weights.bytes() / weightBw + (m * k + m * n) * actBytes() / memBw;
-        return Math.max(c, b) / hw.efficiency(m) + overhead;
+        return Math.max(c / rowEfficiency(m), b) + overhead;
     }
 
     /** An operator on activations only (attention core, elementwise): FLOPs at the activation dtype's rate. */
@@ -61,22 +61,35 @@ public final class Roofline {
      * A SwiGLU expert block on one device: for each expert its rows {@code rows[e]} (0 = inactive), gate+up
      * ({@code 2·ffn} wide) then down, of width {@code ffn} on this device. The faster of two kernels, as EPS-MoE
      * switches them by load: dense (per expert, full efficiency, one launch per GEMM) or grouped (one launch per
-     * projection over every active expert, {@value #GROUPED_EFFICIENCY} of the efficiency).
+     * projection over every active expert, {@value #GROUPED_EFFICIENCY} of the efficiency). A profile of the engine
+     * itself ({@link Hardware#groupedFromActive()} > 0) follows the engine's rule instead, its dense kernel running
+     * gate, up and down as three products.
      */
     public double experts(long[] rows, double hidden, double ffn) {
+        boolean engine = hw.groupedFromActive() > 0;
         double dense = 0, gFlops = 0, gBytes = 0, act = 0;
         int active = 0;
         for (long r : rows) {
             if (r <= 0) continue;
             active++;
-            dense += gemm(r, 2 * ffn, hidden) + gemm(r, hidden, ffn);
+            dense += engine ? 2 * gemm(r, ffn, hidden) + gemm(r, hidden, ffn) : gemm(r, 2 * ffn, hidden) + gemm(r, hidden, ffn);
             gFlops += 2 * tiled(r) * 3 * ffn * hidden;
             gBytes += 3 * ffn * hidden * weights.bytes() / weightBw + (r * hidden * 2 + r * 3 * ffn) * actBytes() / memBw;
             act += r * 3 * ffn * actBytes();
         }
         if (active == 0) return 0;
-        double grouped = Math.max(gFlops / (flops * GROUPED_EFFICIENCY), gBytes) / hw.efficiency(rowsPerActive(rows)) + 2 * overhead;
-        return Math.min(dense, grouped) + memory(act, 1);
+        double grouped = Math.max(gFlops / (flops * GROUPED_EFFICIENCY) / rowEfficiency(rowsPerActive(rows)), gBytes) + 2 * overhead;
+        double kernel = !engine ? Math.min(dense, grouped) : active >= hw.groupedFromActive() ? grouped : dense;
+        return kernel + memory(act, 1);
+    }
+
+    /**
+     * The profile's measured compute efficiency at {@code m} rows per product; 1 for one row, which runs the
+     * matrix-vector kernels whose speed the weight bandwidth already is (on a CPU the calibration's matrix-vector
+     * probes time them, compute included), not the tiles the efficiency was measured on.
+     */
+    private double rowEfficiency(double m) {
+        return m <= 1 ? 1 : hw.efficiency(m);
     }
 
     private static double rowsPerActive(long[] rows) {

@@ -18,7 +18,13 @@ public enum SimDtype {
     BF16("bf16", 2, "bf16", 2, 2),
     FP16("fp16", 2, "fp16", 2, 2),
     W8A8("w8a8", 1, "int8", 1, 2),
-    FP8("fp8", 1, "fp8", 1, 2);
+    FP8("fp8", 1, "fp8", 1, 2),
+    /**
+     * llama.cpp's block formats as jmoe runs them on a CPU (the {@code local-cpu} profile): 32 weights per block with
+     * an f16 scale (34 and 18 bytes), activations and exchanged rows in f32.
+     */
+    Q8_0("q8_0", 34.0 / 32, "q8_0", 4, 4),
+    Q4_0("q4_0", 18.0 / 32, "q4_0", 4, 4);
 
     private final String label;
     private final double bytes;
@@ -34,16 +40,18 @@ public enum SimDtype {
         this.combineBytes = combineBytes;
     }
 
-    /** Parses {@code f32|fp32|bf16|fp16|w8a8|int8|fp8}; {@code where} names the flag in errors. */
+    /** Parses {@code f32|fp32|bf16|fp16|w8a8|int8|fp8|q8_0|q4_0}; {@code where} names the flag in errors. */
     public static SimDtype parse(String s, String where) {
-        if (s == null) throw new JmoeException(where, "missing dtype (f32, bf16, fp16, w8a8, fp8)");
+        if (s == null) throw new JmoeException(where, "missing dtype (f32, bf16, fp16, w8a8, fp8, q8_0, q4_0)");
         return switch (s.strip().toLowerCase(Locale.ROOT)) {
             case "f32", "fp32", "float32" -> F32;
             case "bf16" -> BF16;
             case "fp16", "f16" -> FP16;
             case "w8a8", "int8", "i8" -> W8A8;
             case "fp8", "f8" -> FP8;
-            default -> throw new JmoeException(where, "unknown dtype '" + s + "' (f32, bf16, fp16, w8a8, fp8)");
+            case "q8_0" -> Q8_0;
+            case "q4_0" -> Q4_0;
+            default -> throw new JmoeException(where, "unknown dtype '" + s + "' (f32, bf16, fp16, w8a8, fp8, q8_0, q4_0)");
         };
     }
 
@@ -55,6 +63,9 @@ public enum SimDtype {
 
     /** The key of the matrix-unit peak this format runs at ({@code fp32, bf16, fp16, int8, fp8}). */
     public String peakKey() { return peakKey; }
+
+    /** Whether activations stay f32 (f32 weights, and the CPU block formats, which decode weights to f32). */
+    public boolean floatActivations() { return this == F32 || this == Q8_0 || this == Q4_0; }
 
     /** Bytes per element of a row sent to an expert. */
     public double dispatchBytes() { return dispatchBytes; }

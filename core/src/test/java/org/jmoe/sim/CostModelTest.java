@@ -19,7 +19,7 @@ class CostModelTest {
         links.put(Level.GROUP, new Link(1, 100));
         links.put(Level.NODE, new Link(2, 50));
         links.put(Level.CLUSTER, new Link(5, 10));
-        return new Hardware("toy", "", Map.of("bf16", 100.0), 1000, 80, 1, 2, 2, links, 1, 1, Map.of(), 0, 10, 1, 0.9, java.util.List.of());
+        return new Hardware("toy", "", Map.of("bf16", 100.0), 1000, 80, 1, 2, 2, links, 1, 1, Map.of(), 0, 10, 1, 0.9, java.util.List.of(), 0);
     }
 
     @Test
@@ -44,6 +44,18 @@ class CostModelTest {
         long[] one = {1, 0, 0, 0}, four = {1, 1, 1, 1};
         // four active experts read four experts' weights: ~4x the time of one, though the rows are 4 either way
         assertThat(r.experts(four, 1024, 512) / r.experts(one, 1024, 512)).isCloseTo(4.0, within(0.05));
+    }
+
+    @Test
+    void measuredEfficiencyByRowsSlowsComputeNotStreaming() {
+        // the toy machine with kernels at half speed at every row count
+        Hardware h = toy().withRowEfficiency(java.util.List.of(new double[]{1, 0.5}, new double[]{1000, 0.5}));
+        Roofline r = new Roofline(h, SimDtype.BF16);
+        double m = 4096, n = 4096, k = 4096;
+        // compute bound (1.374 ms against 0.1 ms of traffic): twice as long
+        assertThat(r.gemm(m, n, k)).isCloseTo(2 * (2 * m * n * k / 100e12), within(1e-12));
+        // one row: 0.34 us of compute, doubled, is still under the 33.6 us of weights: the weights set the time
+        assertThat(r.gemm(1, 4096, 4096)).isCloseTo((4096.0 * 4096 * 2 + 8192 * 2) / 1000e9, within(1e-15));
     }
 
     @Test

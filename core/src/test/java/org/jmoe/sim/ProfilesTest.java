@@ -41,29 +41,135 @@ class ProfilesTest {
         assertThat(m2.flops(SimDtype.F32)).isCloseTo(c.gemmGflopsF32() * 1e9 / 2, within(1.0));
         assertThat(m2.level(0, 1)).isEqualTo(Level.GROUP);
         assertThat(m2.link(Level.GROUP).latencyUs()).isEqualTo(c.transport("local").latencyUs());
+        assertThat(m2.groupedFromActive()).isInfinite(); // a device of one thread never groups its experts
+        assertThat(h.groupedFromActive()).isEqualTo(c.groupedMinActivePerThread() * 2);
+        // worker JVMs on this machine: the same split, linked by gRPC on loopback
+        Hardware w2 = HardwareProfiles.load("local-cpu:workers=2");
+        assertThat(w2.diesPerCard()).isEqualTo(2);
+        assertThat(w2.level(0, 1)).isEqualTo(Level.GROUP);
+        assertThat(HardwareProfiles.localCpu(c, 2, true).link(Level.GROUP).latencyUs()).isEqualTo(c.transport("grpc").latencyUs());
+        assertThatThrownBy(() -> HardwareProfiles.load("local-cpu:workers=0")).isInstanceOf(JmoeException.class).hasMessageContaining("workers must be");
     }
 
     @Test
-    void theExpertKernelSweepBecomesAnEfficiencyByRows() throws Exception {
-        // a sweep whose kernels run at exactly half the roofline at 1 row per expert and at the roofline at 16
+    void theExpertKernelSweepBecomesAComputeEfficiencyByRows() throws Exception {
+        // defaults: F32 GEMM 55 GFLOP/s, tiles of 3 rows. A layer of 256 x 128 experts (3·128·256 = 98,304 weights):
+        // 8 tokens at top-8 on 32 experts are 2 rows each, one tile: 32·2·3·98,304 = 18,874,368 FLOP = 343.17 us at
+        // the GEMM rate; 128 tokens on all 64 are 16 rows, 18 in tiles: 64·2·18·98,304 = 226,492,416 FLOP = 4.1180 ms.
         Calibration c = Calibration.defaults();
         Hardware base = HardwareProfiles.localCpu(c, 1);
-        Roofline r = new Roofline(base, SimDtype.F32);
-        long[] one = new long[8], sixteen = new long[64];
-        java.util.Arrays.fill(one, 1);
-        java.util.Arrays.fill(sixteen, 16);
-        double t1 = r.experts(one, 256, 128) * 1e3, t16 = r.experts(sixteen, 256, 128) * 1e3;
+        double t2 = 18_874_368 / 55e9 * 1e3, t16 = 226_492_416 / 55e9 * 1e3;
         var sweep = new com.fasterxml.jackson.databind.ObjectMapper().readTree("{\"dtype\":\"F32\",\"hidden\":256,\"ffn\":128,\"top_k\":8,\"points\":["
-                + "{\"tokens\":1,\"top_k\":8,\"active_experts\":8,\"grouped_ms\":" + 2 * t1 + ",\"dense_ms\":" + 3 * t1 + "},"
+                + "{\"tokens\":1,\"top_k\":8,\"active_experts\":8,\"grouped_ms\":100,\"dense_ms\":100},"
                 + "{\"tokens\":1,\"top_k\":2,\"active_experts\":2,\"grouped_ms\":1e-9,\"dense_ms\":1e-9},"
-                + "{\"tokens\":128,\"top_k\":8,\"active_experts\":64,\"grouped_ms\":" + t16 + ",\"dense_ms\":" + 2 * t16 + "}]}");
+                + "{\"tokens\":8,\"top_k\":8,\"active_experts\":32,\"grouped_ms\":" + 2 * t2 + ",\"dense_ms\":" + 3 * t2 + "},"
+                + "{\"tokens\":128,\"top_k\":8,\"active_experts\":64,\"grouped_ms\":" + t16 / 1.25 + ",\"dense_ms\":" + 2 * t16 + "}]}");
         var curve = HardwareProfiles.rowEfficiency(base, sweep);
-        assertThat(curve).hasSize(2); // the k=2 crossover probe is not the layer's own load
+        // the k=2 crossover probe is not the layer's own load; one row per expert runs the matrix-vector kernels
+        assertThat(curve).hasSize(2);
         Hardware h = base.withRowEfficiency(curve);
-        assertThat(h.efficiency(1)).isCloseTo(0.5, within(1e-9));
-        assertThat(h.efficiency(16)).isCloseTo(1.0, within(1e-9));
-        assertThat(h.efficiency(4)).isCloseTo(0.75, within(1e-9)); // log-linear: 4 is halfway between 1 and 16
-        assertThat(h.efficiency(1000)).isCloseTo(1.0, within(1e-9));
+        assertThat(h.efficiency(2)).isCloseTo(0.5, within(1e-9)); // the faster kernel took twice the tiled compute
+        assertThat(h.efficiency(16)).isCloseTo(1.25, within(1e-9)); // faster than whole tiles: not capped
+        assertThat(h.efficiency(Math.sqrt(32))).isCloseTo(0.875, within(1e-9)); // log-linear: halfway between 2 and 16
+        assertThat(h.efficiency(1000)).isCloseTo(1.25, within(1e-9));
+        // a one-row product streams its weights at the matrix-vector rate, however slow the tiles were
+        Roofline r = new Roofline(h, SimDtype.F32);
+        // (defaults: weights at 20 GB/s, activations at the 25 GB/s memory read, 5 us per operator)
+        assertThat(r.gemm(1, 512, 1024)).isCloseTo(5e-6 + 512.0 * 1024 * 4 / 20e9 + 1536.0 * 4 / 25e9, within(1e-12));
+    }
+
+    /** A calibration file with the given fields over a base of round figures, read back as {@code jmoe calibrate} writes it. */
+    static Calibration calibration(String extra) throws Exception {
+        String json = "{\"format\":\"jmoe-calibration/1\",\"threads\":2,\"peak_gflops_f32\":200,\"gemm_gflops_f32\":100,"
+                + "\"memory_bandwidth_gbs\":20,\"matvec_gbs\":{\"F32\":20,\"Q8_0\":10,\"Q4_0\":8},"
+                + "\"transport\":{\"local\":{\"latency_us\":5,\"bandwidth_gbs\":10},\"grpc\":{\"latency_us\":100,\"bandwidth_gbs\":1}},"
+                + "\"eps_chunk_overhead_us\":3000" + extra + "}";
+        java.nio.file.Path f = java.nio.file.Files.createTempFile("jmoe-cal", ".json");
+        try {
+            java.nio.file.Files.writeString(f, json);
+            return Calibration.read(f);
+        } finally {
+            java.nio.file.Files.delete(f);
+        }
+    }
+
+    @Test
+    void localCpuRunsEachWeightFormatAtItsMeasuredRates() throws Exception {
+        Calibration c = calibration(",\"expert_kernels\":{\"grouped_min_active_per_thread\":2},\"gemm_gflops\":{\"F32\":100,\"Q8_0\":70,\"Q4_0\":90},"
+                + "\"matvec_call_us\":{\"F32\":10},\"matvec_stream_gbs\":{\"F32\":25,\"Q8_0\":12},"
+                + "\"matvec_model\":{\"dtype\":\"F32\",\"ms\":300,\"bytes\":5.4e9,\"products\":3000}");
+        Hardware h = HardwareProfiles.localCpu(c, 1);
+        assertThat(h.flops(SimDtype.Q8_0)).isCloseTo(70e9, within(1.0)); // prefill decodes to f32 tiles: its own GEMM rate
+        assertThat(h.flops(SimDtype.Q4_0)).isCloseTo(90e9, within(1.0));
+        assertThat(h.flops(SimDtype.W8A8)).isCloseTo(70e9, within(1.0)); // what the engine runs for int8 weights
+        assertThat(h.kernelOverheadUs()).isEqualTo(10.0); // the measured fixed cost of one product
+        // the model's own experts: 5.4 GB in 300 ms less 3000 products x 10 us = 270 ms -> 20 GB/s
+        assertThat(h.weightBytesPerS(SimDtype.F32)).isCloseTo(20e9, within(1.0));
+        // no pass over a Q8_0 model: the anonymous probe net of its fixed cost
+        assertThat(h.weightBytesPerS(SimDtype.Q8_0)).isCloseTo(12e9, within(1.0));
+        // no net figure for Q4_0: the plain probe
+        assertThat(h.weightBytesPerS(SimDtype.Q4_0)).isCloseTo(8e9, within(1.0));
+        assertThat(HardwareProfiles.localCpu(c, 2).weightBytesPerS(SimDtype.F32)).isCloseTo(10e9, within(1.0));
+        assertThat(h.mmaTileRows()).isEqualTo(3); // the engine's GEMM tiles take tokens three at a time
+        // a file from before these probes: F32 rates, int8 at 0.3 of the F32 GEMM, the plain probe, 5 us
+        Hardware old = HardwareProfiles.localCpu(Calibration.defaults(), 1);
+        assertThat(old.flops(SimDtype.Q8_0)).isCloseTo(0.3 * 55e9, within(1.0));
+        assertThat(old.weightBytesPerS(SimDtype.Q8_0)).isCloseTo(8e9, within(1.0));
+        assertThat(old.kernelOverheadUs()).isEqualTo(5.0);
+    }
+
+    @Test
+    void epsChunkOverheadIsWhatTheProbeMeasuredBeyondTheModelledReReads() throws Exception {
+        // a layer of 4 experts (1024 x 512, F32), every token routed to all 4: 16 tokens at once read each expert
+        // once, as 4 chunks of 4 tokens four times. Weights stream at 6.291456 GB/s: one expert (3·512·1024·4 B =
+        // 6.291456 MB) takes exactly 1 ms; compute and activations cost nothing at the rates below, no fixed costs.
+        // The cost model charges the chunks 4·4 − 4 = 12 ms more than the batch.
+        String base = ",\"gemm_gflops\":{\"F32\":1e9},\"matvec_call_us\":{\"F32\":0},\"matvec_stream_gbs\":{\"F32\":6.291456},"
+                + "\"expert_kernels\":{\"grouped_min_active_per_thread\":2,\"dtype\":\"F32\",\"experts\":4,\"top_k\":4,\"hidden\":1024,\"ffn\":512,\"points\":[]}";
+        // measured: 4 ms at once, 19 ms as 4 chunks -> (15 − 12) / 3 = 1 ms per added chunk, plus the 5 us hand-off
+        Calibration c = calibration(base + ",\"eps_chunk_probe\":{\"tokens\":16,\"chunks\":4,\"one_ms\":4,\"chunked_ms\":19}");
+        assertThat(HardwareProfiles.localCpu(withMemory(c), 1).epsChunkOverheadUs()).isCloseTo(1005, within(0.5));
+        // a probe the model over-explains: just the hand-off
+        Calibration d = withMemory(calibration(base + ",\"eps_chunk_probe\":{\"tokens\":16,\"chunks\":4,\"one_ms\":4,\"chunked_ms\":14}"));
+        assertThat(HardwareProfiles.localCpu(d, 1).epsChunkOverheadUs()).isCloseTo(5, within(0.5));
+        // no probe timings (older files): the calibrated k as it stands
+        assertThat(HardwareProfiles.localCpu(withMemory(calibration(base)), 1).epsChunkOverheadUs()).isEqualTo(3000.0);
+    }
+
+    /** The same calibration with memory so fast that activation traffic costs nothing. */
+    private static Calibration withMemory(Calibration c) throws Exception {
+        com.fasterxml.jackson.databind.node.ObjectNode n = c.raw().deepCopy();
+        n.put("memory_bandwidth_gbs", 1e12);
+        n.put("gemm_gflops_f32", 1e9);
+        java.nio.file.Path f = java.nio.file.Files.createTempFile("jmoe-cal", ".json");
+        try {
+            java.nio.file.Files.writeString(f, n.toString());
+            return Calibration.read(f);
+        } finally {
+            java.nio.file.Files.delete(f);
+        }
+    }
+
+    @Test
+    void tokensSpreadOverTheExpectedNumberOfDistinctExperts() {
+        // 32 tokens choosing 8 of 64: 64·(1 − (56/64)^32) = 63.1 experts hit, 256 rows -> 4 each and 4 experts with 5
+        long[] r = HardwareProfiles.spread(32, 8, 64);
+        assertThat(r).hasSize(63);
+        assertThat(java.util.Arrays.stream(r).sum()).isEqualTo(256);
+        assertThat(java.util.Arrays.stream(r).filter(x -> x == 5).count()).isEqualTo(4);
+        assertThat(HardwareProfiles.spread(16, 4, 4)).containsExactly(16, 16, 16, 16);
+        assertThat(HardwareProfiles.spread(1, 8, 64)).hasSize(8);
+    }
+
+    @Test
+    void blockFormatsWeighTheirScales() {
+        assertThat(SimDtype.parse("q8_0", "--dtype").bytes()).isEqualTo(34.0 / 32);
+        assertThat(SimDtype.parse("Q4_0", "--dtype").bytes()).isEqualTo(18.0 / 32);
+        assertThat(SimDtype.Q8_0.dispatchBytes()).isEqualTo(4.0); // the engine exchanges f32 rows
+        assertThat(SimDtype.Q8_0.floatActivations()).isTrue();
+        assertThat(SimDtype.W8A8.floatActivations()).isFalse();
+        // a q8_0 GEMM on an accelerator profile has no unit to run at
+        assertThatThrownBy(() -> HardwareProfiles.load("h100").flops(SimDtype.Q8_0)).isInstanceOf(JmoeException.class).hasMessageContaining("no q8_0");
     }
 
     @Test
