@@ -59,15 +59,22 @@ final class MoeBlock {
         u = grow(u, A * F);
         h = grow(h, A * F);
         y = grow(y, A * H);
-        for (int j = 0; j < A; j++) System.arraycopy(x, (slotOf[j] / k) * H, xg, j * H, H);
+        int[] slots = slotOf;
+        float[] gathered = xg;
+        pool.forEach(A, (j, worker) -> System.arraycopy(x, (slots[j] / k) * H, gathered, j * H, H));
         pool.forEach(E, (e, worker) -> {
             int rows = start[e + 1] - start[e];
             if (rows > 0) SwiGlu.forward(Parallel.SERIAL, p, w.experts()[e], xg, start[e] * H, g, u, h, start[e] * F, y, start[e] * H, rows);
         });
-        Arrays.fill(out, 0, n * H, 0f);
-        for (int i = 0; i < n * k; i++) {
-            if (routing.expert[i] >= 0) Ops.axpy(out, (i / k) * H, y, rowOfSlot[i] * H, routing.weight[i], H);
-        }
+        // Combine, token by token (each token's slots in order: the same sums for any thread count).
+        int[] rowOf = rowOfSlot;
+        float[] ys = y;
+        pool.forEach(n, (t, worker) -> {
+            Arrays.fill(out, t * H, (t + 1) * H, 0f);
+            for (int i = t * k; i < (t + 1) * k; i++) {
+                if (routing.expert[i] >= 0) Ops.axpy(out, t * H, ys, rowOf[i] * H, routing.weight[i], H);
+            }
+        });
         if (w.shared() != null) {
             int SF = c.sharedFfn();
             sg = grow(sg, n * SF);
@@ -89,12 +96,13 @@ final class MoeBlock {
         }
         float[] dweight = new float[n * k];
         float[] dy = new float[A * H];
-        for (int i = 0; i < n * k; i++) {
-            if (routing.expert[i] < 0) continue;
+        // Each slot owns its row j of dy, so slots can run in any order.
+        pool.forEach(n * k, (i, worker) -> {
+            if (routing.expert[i] < 0) return;
             int t = i / k, j = rowOfSlot[i];
             dweight[i] = Ops.dot(dout, t * H, y, j * H, H);
             Ops.axpy(dy, j * H, dout, t * H, routing.weight[i], H);
-        }
+        });
         float[] dxg = new float[A * H], dh = new float[A * F], dg = new float[A * F];
         pool.forEach(E, (e, worker) -> {
             int rows = start[e + 1] - start[e];

@@ -51,6 +51,8 @@ public final class MoeTransformer {
 
     public void setPool(Parallel p) { this.pool = p; }
 
+    public Parallel pool() { return pool; }
+
     /** The routing of layer l in the last forward pass. */
     public Routing routing(int l) { return moe[l].routing; }
 
@@ -92,10 +94,11 @@ public final class MoeTransformer {
             Linear.forward(pool, a.q, 0, a.xn1, 0, p, w.wq(), N, H, QD);
             Linear.forward(pool, a.k, 0, a.xn1, 0, p, w.wk(), N, H, KD);
             Linear.forward(pool, a.v, 0, a.xn1, 0, p, w.wv(), N, H, KD);
-            for (int r = 0; r < N; r++) {
-                rope.rotate(a.q, r * QD, c.heads(), r % T, 1);
-                rope.rotate(a.k, r * KD, c.kvHeads(), r % T, 1);
-            }
+            float[] q = a.q, k = a.k;
+            pool.forEach(N, (r, worker) -> {
+                rope.rotate(q, r * QD, c.heads(), r % T, 1);
+                rope.rotate(k, r * KD, c.kvHeads(), r % T, 1);
+            });
             a.probs = sized(a.probs, attention.probsSize(batch));
             a.att = sized(a.att, N * QD);
             attention.forward(pool, a.att, a.probs, a.q, a.k, a.v, batch);
@@ -120,7 +123,7 @@ public final class MoeTransformer {
         Linear.forward(pool, logits, 0, xnF, 0, p, params.lmHead, N, H, V);
         if (targets == null) return Double.NaN;
         dlogits = sized(dlogits, N * V);
-        ceLoss = CrossEntropy.lossAndGrad(logits, targets, N, V, dlogits);
+        ceLoss = CrossEntropy.lossAndGrad(pool, logits, targets, N, V, dlogits);
         return ceLoss + auxLoss;
     }
 
@@ -146,10 +149,10 @@ public final class MoeTransformer {
             Linear.backward(pool, dxm, 0, a.att, 0, p, w.wo(), dp, w.wo(), datt, 0, N, QD, H);
             float[] dq = new float[N * QD], dk = new float[N * KD], dv = new float[N * KD];
             attention.backward(pool, datt, a.probs, a.q, a.k, a.v, dq, dk, dv, batch);
-            for (int r = 0; r < N; r++) {
+            pool.forEach(N, (r, worker) -> {
                 rope.rotate(dq, r * QD, c.heads(), r % T, -1);
                 rope.rotate(dk, r * KD, c.kvHeads(), r % T, -1);
-            }
+            });
             Arrays.fill(dxn, 0f);
             Linear.backward(pool, dq, 0, a.xn1, 0, p, w.wq(), dp, w.wq(), dxn, 0, N, H, QD);
             Linear.backward(pool, dk, 0, a.xn1, 0, p, w.wk(), dp, w.wk(), dxn, 0, N, H, KD);

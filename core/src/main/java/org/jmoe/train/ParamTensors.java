@@ -95,4 +95,10 @@ public final class ParamTensors {
     }
 
     public void zeroGrads() { java.util.Arrays.fill(grads, 0f); }
+
+    /** {@link #zeroGrads()} in chunks over the pool. */
+    public void zeroGrads(org.jmoe.tensor.Parallel pool) {
+        int chunk = 1 << 16;
+        pool.forEach((grads.length + chunk - 1) / chunk, (c, w) -> java.util.Arrays.fill(grads, c * chunk, Math.min(grads.length, (c + 1) * chunk), 0f));
+    }
 }

@@ -13,7 +13,10 @@ import java.util.SplittableRandom;
  * renormalise; the engine's {@code AdaKRouter}), and it records each row's router input for the policy update.
  * {@link Mode#DEFAULT} uses k* = K (the model's own routing) and records Ada-K's warm-start pseudo-label, the smallest
  * k whose sorted cumulative probability reaches {@code threshold}; {@link Mode#SAMPLE} draws k* from the allocator
- * {@code softmax(W_alloc x)} with a seed and records k* and its log-probability.
+ * {@code softmax(W_alloc x)} with a seed and records k* and its log-probability. A model trained with MoGE routing
+ * gives its own router as the {@code reference}: the default pass then routes as the model does (top-K/M in each of
+ * M groups) and the sampled pass picks the top-k* experts of the global softmax with the same weight rule, as the
+ * engine's {@code adak:allocators=FILE} router does on such a model.
  */
 final class SampledKRouter implements Router {
     enum Mode { DEFAULT, SAMPLE }
@@ -23,6 +26,7 @@ final class SampledKRouter implements Router {
     private final boolean sigmoid, renormalised;
     private final float scale;
     private final double threshold;
+    private final Router reference;
     Mode mode = Mode.DEFAULT;
     SplittableRandom random;
     /** Rows routed since the last {@link #clear}: input rows (hidden each), k*, log π(k*), pseudo-labels. */
@@ -32,7 +36,9 @@ final class SampledKRouter implements Router {
     int rows;
     private int hidden;
 
-    SampledKRouter(AllocatorPolicy policy, int layer, int defaultK, boolean sigmoid, boolean renormalised, float scale, double threshold) {
+    SampledKRouter(AllocatorPolicy policy, int layer, int defaultK, boolean sigmoid, boolean renormalised, float scale, double threshold,
+                   Router reference) {
+        this.reference = reference;
         this.policy = policy;
         this.layer = layer;
         this.defaultK = defaultK;
@@ -85,13 +91,15 @@ final class SampledKRouter implements Router {
                 labels[r] = label;
             }
             ks[r] = k;
+            if (mode == Mode.DEFAULT && reference != null) continue;
             float target = renormalised ? 1f : Gating.topSum(p, E, defaultK);
             int n = Gating.topK(s, null, E, k, chosen);
             float sum = 0;
             for (int i = 0; i < n; i++) sum += p[chosen[i]];
             for (int i = 0; i < n; i++) plan.add(t, chosen[i], (sum > 0 ? p[chosen[i]] / sum * target : target / n) * scale);
         }
-        plan.build();
+        if (mode == Mode.DEFAULT && reference != null) reference.route(in, plan);
+        else plan.build();
     }
 
     private void ensure(int n, int H) {

@@ -132,11 +132,11 @@ public final class Trainer {
             long t0 = System.nanoTime();
             int[][] b = train.batch(o.seed(), s, c.batch(), c.seqLen());
             double loss = m.forward(b[0], b[1], home, c.batch());
-            p.zeroGrads();
+            p.zeroGrads(m.pool());
             m.backward();
-            double norm = GradClip.clip(p.grads, 1.0);
+            double norm = GradClip.clip(m.pool(), p.grads, 1.0);
             double rate = lr.at((int) s - 1);
-            opt.step(p.values, p.grads, rate);
+            opt.step(m.pool(), p.values, p.grads, rate);
             m.afterStep();
             double dt = System.nanoTime() - t0;
             trainNanos += dt;

@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.util.SplittableRandom;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /** Ada-K by PPO: the policy gradients against finite differences, and a short run on a trained micro model. */
 class AdaKTrainerTest {
@@ -55,5 +56,26 @@ class AdaKTrainerTest {
         assertThat(r.expertFlopsSaved()).isCloseTo(1 - r.meanK() / 4, org.assertj.core.api.Assertions.within(1e-12));
         assertThat(r.valPpl()).isFinite().isGreaterThan(1);
         assertThat(r.valPplTopK()).isFinite().isGreaterThan(1);
+    }
+
+    @Test
+    void trainsAllocatorsForAMoGEModelAgainstItsOwnRoutingAndRefusesOtherRouters() throws Exception {
+        Path data = TrainerTest.corpus(dir);
+        Trainer.Result model = Trainer.run(data, dir.resolve("moge"), Trainer.Options.defaults("micro", "moge:groups=4", 6, 3), null);
+        Path out = dir.resolve("moge.safetensors");
+        AdaKTrainer.Options o = new AdaKTrainer.Options(2, 2, 32, 1, 1e-3, 0.1, 3e-3, 0.2, 0.95, 2, 20, 0.5, 4);
+        AdaKTrainer.Result r = AdaKTrainer.run(model.modelDir(), data, out, o, null);
+        // The reference perplexity is the model's own (MoGE) routing: the engine's native router on the same windows.
+        try (org.jmoe.Engine e = org.jmoe.Engine.open(model.modelDir())) {
+            org.jmoe.model.Model m = e.model();
+            TextCorpus corpus = TextCorpus.load(data, 0.1, 1);
+            TokenStream val = TokenStream.encode(m.tokenizer(), corpus.validation(), m.tokenizer().eosId());
+            double want = AdaKTrainer.perplexity(new org.jmoe.model.Forward(m, 32), val, 32, m.config().vocab, 4);
+            assertThat(r.valPplTopK()).isEqualTo(want);
+        }
+        assertThat(r.meanK()).isBetween(1.0, 16.0);
+        Trainer.Result hash = Trainer.run(data, dir.resolve("hash"), Trainer.Options.defaults("micro", "hash", 2, 3), null);
+        assertThatThrownBy(() -> AdaKTrainer.run(hash.modelDir(), data, dir.resolve("h.safetensors"), o, null))
+                .isInstanceOf(org.jmoe.JmoeException.class).hasMessageContaining("hash");
     }
 }

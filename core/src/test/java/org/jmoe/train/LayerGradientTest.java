@@ -42,13 +42,17 @@ class LayerGradientTest {
     }
 
     @Test
-    void linearForwardIsOneFixedOrderDotPerOutput() {
+    void linearForwardIsOneFixedOrderFmaChainPerOutput() {
         SplittableRandom r = new SplittableRandom(9);
         int n = 3, in = 21, out = 7; // a row tail and a block of fewer than four rows
         float[] x = GradCheck.random(r, n * in, 1), w = GradCheck.random(r, out * in, 1), y = new float[n * out];
         Linear.forward(pool, y, 0, x, 0, w, 0, n, in, out);
         for (int t = 0; t < n; t++) {
-            for (int o = 0; o < out; o++) assertThat(y[t * out + o]).isEqualTo(org.jmoe.model.Ops.dot(w, o * in, x, t * in, in));
+            for (int o = 0; o < out; o++) {
+                float s = 0f; // y = fma(x_i, w_i, y) for i = 0, 1, ..., in-1 (Gemm's chain)
+                for (int i = 0; i < in; i++) s = Math.fma(x[t * in + i], w[o * in + i], s);
+                assertThat(y[t * out + o]).isEqualTo(s);
+            }
         }
     }
 
