@@ -42,7 +42,8 @@ final class ModelOptions {
     /** Sets the expert kernel choice and the calibrated grouped/dense crossover. */
     static void applyKernelChoice(String kernel) {
         ExpertKernels.setDefaultChoice(ExpertKernels.Choice.parse(kernel));
-        ExpertKernels.setCrossover(calibration().groupedMinActivePerThread());
+        Calibration c = calibration();
+        ExpertKernels.setCrossover(c.groupedMinActivePerThread(), c.expertKernelsDtype());
     }
 
     int threadCount() {

@@ -27,7 +27,8 @@ public final class WorkerMain {
         try {
             if (args.length > 4) Parallel.setGlobalThreads(Integer.parseInt(args[4]));
             ExpertKernels.setDefaultChoice(ExpertKernels.Choice.parse(args.length > 5 ? args[5] : "auto"));
-            ExpertKernels.setCrossover(Calibration.loadOrDefaults().groupedMinActivePerThread());
+            Calibration c = Calibration.loadOrDefaults();
+            ExpertKernels.setCrossover(c.groupedMinActivePerThread(), c.expertKernelsDtype());
             run(args[0], Path.of(args[1]), args[2], args.length > 3 && !args[3].isEmpty() ? Path.of(args[3]) : null);
         } catch (JmoeException | IllegalArgumentException e) {
             System.err.println("jmoe: " + e.getMessage());

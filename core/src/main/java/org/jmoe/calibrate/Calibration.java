@@ -70,6 +70,16 @@ public record Calibration(double peakGflopsF32, double gemmGflopsF32, double mem
     }
 
     /** Whether the figures came from a measurement rather than {@link #defaults()}. */
+    /**
+     * The weight format the expert-kernel sweep ran on ({@code expert_kernels.dtype}), or null when the file does
+     * not say or names no known format (the crossover then applies to every format).
+     */
+    public org.jmoe.tensor.DType expertKernelsDtype() {
+        String name = raw.path("expert_kernels").path("dtype").asText("");
+        for (org.jmoe.tensor.DType t : org.jmoe.tensor.DType.values()) if (t.name().equals(name)) return t;
+        return null;
+    }
+
     public boolean measured() { return !raw.path("source").asText("").equals("defaults"); }
 
     public static Calibration read(Path file) {

@@ -2,6 +2,7 @@ package org.jmoe.model;
 
 import org.jmoe.JmoeException;
 import org.jmoe.tensor.MatMul;
+import org.jmoe.tensor.DType;
 import org.jmoe.tensor.Parallel;
 
 /**
@@ -36,16 +37,36 @@ public final class ExpertKernels {
     }
 
     private static volatile Choice defaultChoice = Choice.AUTO;
-    private static volatile double crossover = 2.0;
+    /** The crossover without a calibration for the experts' weight format. */
+    public static final double DEFAULT_CROSSOVER = 2.0;
+    private static volatile double crossover = DEFAULT_CROSSOVER;
+    /** The weight format the crossover was measured with; null: it applies to every format. */
+    private static volatile DType crossoverDtype;
 
     /** The kernel choice every new expert stage uses (the {@code --expert-kernel} flag). */
     public static void setDefaultChoice(Choice c) { defaultChoice = c; }
     public static Choice defaultChoice() { return defaultChoice; }
 
-    /** Active experts per thread from which AUTO runs grouped (from the calibration file). */
+    /** Active experts per thread from which AUTO runs grouped, for every weight format. */
     public static void setCrossover(double activePerThread) {
+        setCrossover(activePerThread, null);
+    }
+
+    /**
+     * Active experts per thread from which AUTO runs grouped, as the calibration file measured it on experts of
+     * {@code measuredOn} weights (null: any). Experts of another format use {@link #DEFAULT_CROSSOVER}: the
+     * crossover moves with the format (an F32 sweep puts it far above where Q4_0 decode gains from grouping).
+     */
+    public static void setCrossover(double activePerThread, DType measuredOn) {
         if (!(activePerThread > 0)) throw new JmoeException("calibration", "grouped_min_active_per_thread must be > 0, got " + activePerThread);
         crossover = activePerThread;
+        crossoverDtype = measuredOn;
+    }
+
+    /** The crossover AUTO uses for experts with {@code dtype} weights. */
+    public static double crossoverFor(DType dtype) {
+        DType measured = crossoverDtype;
+        return measured == null || measured == dtype ? crossover : DEFAULT_CROSSOVER;
     }
     public static double crossover() { return crossover; }
 
@@ -65,10 +86,19 @@ public final class ExpertKernels {
 
     /** Whether {@code choice} runs {@code active} experts grouped on {@code threads} threads. */
     public static boolean groupedFor(Choice choice, int active, int threads) {
+        return groupedFor(choice, active, threads, crossover);
+    }
+
+    /** {@link #groupedFor(Choice, int, int)} for experts of {@code dtype} weights ({@link #crossoverFor}). */
+    public static boolean groupedFor(Choice choice, int active, int threads, DType dtype) {
+        return groupedFor(choice, active, threads, crossoverFor(dtype));
+    }
+
+    private static boolean groupedFor(Choice choice, int active, int threads, double perThread) {
         return switch (choice) {
             case GROUPED -> threads > 1 && active > 1;
             case DENSE -> false;
-            case AUTO -> threads > 1 && active >= crossover * threads;
+            case AUTO -> threads > 1 && active >= perThread * threads;
         };
     }
 
@@ -82,7 +112,7 @@ public final class ExpertKernels {
      */
     public void run(LayerWeights w, int[] experts, int[] start, int[] count, int n, float[] x, float[] y, Parallel pool, Choice choice) {
         if (n == 0) return;
-        if (groupedFor(choice, n, pool.threads())) {
+        if (groupedFor(choice, n, pool.threads(), w.expGate[experts[0]].type())) {
             grouped++;
             if (order.length < n) order = new int[n];
             for (int i = 0; i < n; i++) order[i] = i;

@@ -61,6 +61,12 @@ class ExpertKernelsTest {
             assertThat(ExpertKernels.groupedFor(ExpertKernels.Choice.DENSE, 64, 4)).isFalse();
             assertThatThrownBy(() -> ExpertKernels.setCrossover(0)).isInstanceOf(JmoeException.class);
             assertThatThrownBy(() -> ExpertKernels.Choice.parse("fast")).hasMessageContaining("auto, grouped or dense");
+            // measured on F32 experts: applies to F32, other formats keep the default
+            ExpertKernels.setCrossover(18.5, org.jmoe.tensor.DType.F32);
+            assertThat(ExpertKernels.crossoverFor(org.jmoe.tensor.DType.F32)).isEqualTo(18.5);
+            assertThat(ExpertKernels.crossoverFor(org.jmoe.tensor.DType.Q4_0)).isEqualTo(ExpertKernels.DEFAULT_CROSSOVER);
+            assertThat(ExpertKernels.groupedFor(ExpertKernels.Choice.AUTO, 8, 2, org.jmoe.tensor.DType.F32)).isFalse();
+            assertThat(ExpertKernels.groupedFor(ExpertKernels.Choice.AUTO, 8, 2, org.jmoe.tensor.DType.Q4_0)).isTrue();
         } finally {
             ExpertKernels.setCrossover(old);
         }
