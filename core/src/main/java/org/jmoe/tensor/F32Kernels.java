@@ -81,6 +81,30 @@ final class F32Kernels {
         }
     }
 
+    /** Decodes the n values of the row at byte {@code base} of {@code w} to floats at {@code dst[off..]}. */
+    interface RowDecoder {
+        void decode(MemorySegment w, long base, float[] dst, int off, int n);
+    }
+
+    /** A thread's decoded rows. */
+    private static final ThreadLocal<Scratch> DECODED_ROWS = Scratch.perThread();
+
+    /**
+     * Rows [r0, r1) of a weight in another format x T &gt;= 2 tokens: L2-sized chunks of rows decoded once into
+     * a per-thread buffer by {@code dec}, then the heap tiles, so the conversion costs one pass per weight
+     * instead of one per token (F16/BF16 and the block formats' prefill).
+     */
+    static void gemmDecoded(RowDecoder dec, MemorySegment w, long rowBytes, float[] x, int xOff, int xStride, int T,
+                            float[] y, int yOff, int yStride, int r0, int r1, int n) {
+        int rc = rowChunk(n);
+        float[] buf = DECODED_ROWS.get().ensure(rc * n);
+        for (int c0 = r0; c0 < r1; c0 += rc) {
+            int c1 = Math.min(r1, c0 + rc);
+            for (int r = c0; r < c1; r++) dec.decode(w, r * rowBytes, buf, (r - c0) * n, n);
+            gemm(null, buf, 4L * n, x, xOff, xStride, T, y, yOff + c0, yStride, 0, c1 - c0, n);
+        }
+    }
+
     /** Three rows at byte {@code b0} x tokens [t0, t1): 3-token tiles, then 2-token tiles for the rest. */
     private static void tiles3(MemorySegment w, long b0, long rb, float[] x, int xOff, int xs, int t0, int t1,
                                float[] y, int yo, int ys, int n) {

@@ -32,8 +32,6 @@ final class HalfKernels {
 
     private HalfKernels() {}
 
-    /** A thread's decoded rows. */
-    private static final ThreadLocal<Scratch> SCRATCH = Scratch.perThread();
 
     /** Rows [r0, r1) x all T tokens; {@code bf16} selects BF16 over F16. */
     static void rows(boolean bf16, MemorySegment w, long rowBytes, float[] x, int xOff, int xStride, int T,
@@ -49,16 +47,8 @@ final class HalfKernels {
             }
             return;
         }
-        int rc = F32Kernels.rowChunk(n);
-        float[] buf = SCRATCH.get().ensure(rc * n);
-        for (int c0 = r0; c0 < r1; c0 += rc) {
-            int c1 = Math.min(r1, c0 + rc);
-            for (int r = c0; r < c1; r++) {
-                if (bf16) decodeBF16(w, r * rowBytes, buf, (r - c0) * n, n);
-                else decodeF16(w, r * rowBytes, buf, (r - c0) * n, n);
-            }
-            F32Kernels.gemm(null, buf, 4L * n, x, xOff, xStride, T, y, yOff + c0, yStride, 0, c1 - c0, n);
-        }
+        if (bf16) F32Kernels.gemmDecoded(HalfKernels::decodeBF16, w, rowBytes, x, xOff, xStride, T, y, yOff, yStride, r0, r1, n);
+        else F32Kernels.gemmDecoded(HalfKernels::decodeF16, w, rowBytes, x, xOff, xStride, T, y, yOff, yStride, r0, r1, n);
     }
 
     /** {@code L} F16 values at byte {@code off} as floats. */

@@ -48,8 +48,6 @@ final class QuantKernels {
         return q4 ? org.jmoe.tensor.quant.ActQuant.Order.Q4_0_8 : org.jmoe.tensor.quant.ActQuant.Order.Q8_0_8;
     }
 
-    /** A thread's decoded rows. */
-    private static final ThreadLocal<Scratch> SCRATCH = Scratch.perThread();
 
     /**
      * Rows [r0, r1) x all T tokens of a Q8_0 ({@code q4 == false}) or Q4_0 weight; {@code x} holds the decoded
@@ -61,7 +59,8 @@ final class QuantKernels {
         // both the decode and the prefill kernels outgrows it, and Vector API calls left un-inlined run in
         // their (boxing) Java fallback.
         if (T == 1) matvec(q4, w, rowBytes, x, xOff, y, yOff, r0, r1, n);
-        else gemm(q4, w, rowBytes, x, xOff, xStride, T, y, yOff, yStride, r0, r1, n);
+        else F32Kernels.gemmDecoded(q4 ? QuantKernels::decodeQ4 : QuantKernels::decodeQ8, w, rowBytes, x, xOff, xStride, T,
+                y, yOff, yStride, r0, r1, n);
     }
 
     /**
@@ -80,21 +79,6 @@ final class QuantKernels {
             else q8x4(w, r * rowBytes, qb, x, xOff, y, yOff + r, q, n);
         }
         for (int r = r0 + 4 * q; r < r1; r++) y[yOff + r] = q4 ? q4x1(w, r * rowBytes, x, xOff, n) : q8x1(w, r * rowBytes, x, xOff, n);
-    }
-
-    /** T &gt; 1 tokens: L2-sized chunks of rows decoded once into a per-thread buffer, then the F32 register tiles. */
-    private static void gemm(boolean q4, MemorySegment w, long rowBytes, float[] x, int xOff, int xStride, int T,
-                             float[] y, int yOff, int yStride, int r0, int r1, int n) {
-        int rc = F32Kernels.rowChunk(n);
-        float[] buf = SCRATCH.get().ensure(rc * n);
-        for (int c0 = r0; c0 < r1; c0 += rc) {
-            int c1 = Math.min(r1, c0 + rc);
-            for (int r = c0; r < c1; r++) {
-                if (q4) decodeQ4(w, r * rowBytes, buf, (r - c0) * n, n);
-                else decodeQ8(w, r * rowBytes, buf, (r - c0) * n, n);
-            }
-            F32Kernels.gemm(null, buf, 4L * n, x, xOff, xStride, T, y, yOff + c0, yStride, 0, c1 - c0, n);
-        }
     }
 
     /**

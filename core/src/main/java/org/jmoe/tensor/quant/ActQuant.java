@@ -93,7 +93,9 @@ public final class ActQuant {
      * quantizer.
      */
     public static void decodedQ8_0(float[] x, int xOff, int n, float[] dst, int dstOff, Order order) {
-        float[] tmp = new float[32];
+        // The block goes to dst in natural order, then is reordered in place; only the 8-lane Q8_0 order (a
+        // transpose) needs a copy.
+        float[] tmp = order == Order.Q8_0_8 ? new float[32] : null;
         for (int b = 0, nb = n / 32; b < nb; b++) {
             int o = xOff + b * 32, t = dstOff + b * 32;
             var v0 = jdk.incubator.vector.FloatVector.fromArray(F, x, o);
@@ -103,23 +105,23 @@ public final class ActQuant {
             var m = v0.abs().max(v1.abs()).max(v2.abs().max(v3.abs()));
             float amax = m.reduceLanes(jdk.incubator.vector.VectorOperators.MAX);
             if (!(amax <= Float.MAX_VALUE)) {  // NaN or infinite: the scalar definition
-                for (int i = 0; i < 32; i++) tmp[i] = scalarDecoded(x, o, i);
+                for (int i = 0; i < 32; i++) dst[t + i] = scalarDecoded(x, o, i);
             } else {
                 float id = amax != 0f ? 127f / amax : 0f;
                 float dh = Float.float16ToFloat(Float.floatToFloat16(amax / 127f));
-                rounded(v0, id, dh).intoArray(tmp, 0);
-                rounded(v1, id, dh).intoArray(tmp, 8);
-                rounded(v2, id, dh).intoArray(tmp, 16);
-                rounded(v3, id, dh).intoArray(tmp, 24);
+                rounded(v0, id, dh).intoArray(dst, t);
+                rounded(v1, id, dh).intoArray(dst, t + 8);
+                rounded(v2, id, dh).intoArray(dst, t + 16);
+                rounded(v3, id, dh).intoArray(dst, t + 24);
             }
-            if (order == Order.NATURAL) {
-                System.arraycopy(tmp, 0, dst, t, 32);
-            } else if (order == Order.Q4_0_8) {
-                System.arraycopy(tmp, 0, dst, t, 8);
-                System.arraycopy(tmp, 16, dst, t + 8, 8);
-                System.arraycopy(tmp, 8, dst, t + 16, 8);
-                System.arraycopy(tmp, 24, dst, t + 24, 8);
-            } else {
+            if (order == Order.Q4_0_8) {
+                for (int i = 0; i < 8; i++) {  // swap groups 1 and 2
+                    float g = dst[t + 8 + i];
+                    dst[t + 8 + i] = dst[t + 16 + i];
+                    dst[t + 16 + i] = g;
+                }
+            } else if (order == Order.Q8_0_8) {
+                System.arraycopy(dst, t, tmp, 0, 32);
                 for (int i = 0; i < 8; i++) {
                     dst[t + i] = tmp[4 * i];
                     dst[t + 8 + i] = tmp[4 * i + 1];
