@@ -38,7 +38,7 @@ public final class LocalWorkers implements AutoCloseable {
             for (int k = 0; k < experts.size(); k++) {
                 Path portFile = dir.resolve("port" + k), log = dir.resolve("worker" + k + ".log");
                 List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                        "-XX:+UseParallelGC", "-XX:LoopUnrollLimit=0", "-cp", System.getProperty("java.class.path"), WorkerMain.class.getName(),
+                        "-XX:+UseParallelGC", "-XX:LoopUnrollLimit=0", "-XX:ObjectAlignmentInBytes=64", "-cp", System.getProperty("java.class.path"), WorkerMain.class.getName(),
                         "127.0.0.1:0", model.toAbsolutePath().toString(), experts.get(k), portFile.toString(), Integer.toString(threads), kernel));
                 procs.add(new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start());
             }

@@ -45,7 +45,7 @@ final class F32Kernels {
             matvec(w, rowBytes, x, xOff, y, yOff, r0, r1, n);
         } else {
             int rc = rowChunk(n);
-            for (int c0 = r0; c0 < r1; c0 += rc) gemm(w, null, rowBytes, x, xOff, xStride, T, y, yOff, yStride, c0, Math.min(r1, c0 + rc), n);
+            for (int c0 = r0; c0 < r1; c0 += rc) gemm(w, null, 0, rowBytes, x, xOff, xStride, T, y, yOff, yStride, c0, Math.min(r1, c0 + rc), n);
         }
     }
 
@@ -58,11 +58,11 @@ final class F32Kernels {
 
     /**
      * Rows [r0, r1) (an L2-sized chunk) x all T &gt;= 2 tokens, in L2-sized token blocks of at least 2 tokens.
-     * W is read from {@code wa} (a heap copy, {@code rowBytes / 4} floats per row) when it is not null, else
+     * W is read from {@code wa} (a heap copy from float {@code waOff}, {@code rowBytes / 4} floats per row) when it is not null, else
      * from {@code w}. The heap variant serves decoded F16/BF16 rows: the JDK's segment-access code is shared
      * by all callers, so feeding it segments of a second implementation class would slow every F32 kernel.
      */
-    static void gemm(MemorySegment w, float[] wa, long rowBytes, float[] x, int xOff, int xStride, int T,
+    static void gemm(MemorySegment w, float[] wa, int waOff, long rowBytes, float[] x, int xOff, int xStride, int T,
                      float[] y, int yOff, int yStride, int r0, int r1, int n) {
         int tb = Math.max(3, L2_BLOCK_BYTES / (4 * Math.max(1, n)) / 3 * 3);
         int blocks = (T + tb - 1) / tb;
@@ -75,8 +75,8 @@ final class F32Kernels {
                 for (; r < r1; r++) tiles1(w, r * rowBytes, x, xOff, xStride, t0, t1, y, yOff + r, yStride, n);
             } else {
                 int rs = (int) (rowBytes / 4);
-                for (; r + 3 <= r1; r += 3) tiles3(wa, r * rs, rs, x, xOff, xStride, t0, t1, y, yOff + r, yStride, n);
-                for (; r < r1; r++) tiles1(wa, r * rs, x, xOff, xStride, t0, t1, y, yOff + r, yStride, n);
+                for (; r + 3 <= r1; r += 3) tiles3(wa, waOff + r * rs, rs, x, xOff, xStride, t0, t1, y, yOff + r, yStride, n);
+                for (; r < r1; r++) tiles1(wa, waOff + r * rs, x, xOff, xStride, t0, t1, y, yOff + r, yStride, n);
             }
         }
     }
@@ -97,11 +97,13 @@ final class F32Kernels {
     static void gemmDecoded(RowDecoder dec, MemorySegment w, long rowBytes, float[] x, int xOff, int xStride, int T,
                             float[] y, int yOff, int yStride, int r0, int r1, int n) {
         int rc = rowChunk(n);
-        float[] buf = DECODED_ROWS.get().ensure(rc * n);
+        // rows from a 64-byte boundary (HeapAlign), so that the tiles' loads of whole rows of 16 floats do not split
+        int off = HeapAlign.PAD;
+        float[] buf = DECODED_ROWS.get().ensure(off + rc * n);
         for (int c0 = r0; c0 < r1; c0 += rc) {
             int c1 = Math.min(r1, c0 + rc);
-            for (int r = c0; r < c1; r++) dec.decode(w, r * rowBytes, buf, (r - c0) * n, n);
-            gemm(null, buf, 4L * n, x, xOff, xStride, T, y, yOff + c0, yStride, 0, c1 - c0, n);
+            for (int r = c0; r < c1; r++) dec.decode(w, r * rowBytes, buf, off + (r - c0) * n, n);
+            gemm(null, buf, off, 4L * n, x, xOff, xStride, T, y, yOff + c0, yStride, 0, c1 - c0, n);
         }
     }
 

@@ -52,6 +52,8 @@ public final class MatMul {
 
     /** A thread's decoded Q8_0 activations. */
     private static final ThreadLocal<Scratch> DECODED = Scratch.perThread();
+    /** A thread's aligned copy of float activations. */
+    private static final ThreadLocal<Scratch> ALIGNED = Scratch.perThread();
     private static final ThreadLocal<QuantizedActs> ACTS = ThreadLocal.withInitial(QuantizedActs::new);
 
     /**
@@ -70,21 +72,35 @@ public final class MatMul {
         switch (w.type()) {
             case F32, F16, BF16 -> {
                 final DType type = w.type();
+                // the activations copied to rows that start on 64-byte boundaries where the heap's layout makes
+                // that possible (HeapAlign): the same values, loaded without split loads
+                final float[] xa;
+                final int xa0, xas;
+                if (HeapAlign.PAD > 0) {
+                    xas = (cols + 15) & ~15;
+                    xa0 = HeapAlign.PAD;
+                    xa = ALIGNED.get().ensure(xa0 + T * xas);
+                    for (int t = 0; t < T; t++) System.arraycopy(x, xOff + t * xStride, xa, xa0 + t * xas, cols);
+                } else {
+                    xa = x; xa0 = xOff; xas = xStride;
+                }
                 forRowRanges(pool, rows, T, (r0, r1) -> {
                     if (type == DType.F32) {
-                        F32Kernels.rows(seg, rowBytes, x, xOff, xStride, T, y, yOff, yStride, r0, r1, cols);
+                        F32Kernels.rows(seg, rowBytes, xa, xa0, xas, T, y, yOff, yStride, r0, r1, cols);
                     } else {
-                        HalfKernels.rows(type == DType.BF16, seg, rowBytes, x, xOff, xStride, T, y, yOff, yStride, r0, r1, cols);
+                        HalfKernels.rows(type == DType.BF16, seg, rowBytes, xa, xa0, xas, T, y, yOff, yStride, r0, r1, cols);
                     }
                 });
             }
             case Q8_0, Q4_0 -> {
                 final boolean q4 = w.type() == DType.Q4_0;
                 if (cols % 32 != 0) throw new IllegalArgumentException(w.name() + ": row length " + cols + " is not a multiple of 32");
-                final float[] xq = DECODED.get().ensure(T * cols);
+                // from a 64-byte boundary: rows of a multiple of 32 floats then start on one too
+                final int xq0 = HeapAlign.PAD;
+                final float[] xq = DECODED.get().ensure(xq0 + T * cols);
                 ActQuant.Order order = QuantKernels.actOrder(q4);
-                for (int t = 0; t < T; t++) ActQuant.decodedQ8_0(x, xOff + t * xStride, cols, xq, t * cols, order);
-                forRowRanges(pool, rows, T, (r0, r1) -> QuantKernels.rows(q4, seg, rowBytes, xq, 0, cols, T, y, yOff, yStride, r0, r1, cols));
+                for (int t = 0; t < T; t++) ActQuant.decodedQ8_0(x, xOff + t * xStride, cols, xq, xq0 + t * cols, order);
+                forRowRanges(pool, rows, T, (r0, r1) -> QuantKernels.rows(q4, seg, rowBytes, xq, xq0, cols, T, y, yOff, yStride, r0, r1, cols));
             }
             default -> {
                 final int tasks = (rows + ROW_BLOCK - 1) / ROW_BLOCK;

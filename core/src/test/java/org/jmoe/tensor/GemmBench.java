@@ -24,7 +24,7 @@ import java.util.SplittableRandom;
  *
  * <p>Run with the engine's JVM flags (as the launcher and tests do):
  * {@code java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:LoopUnrollLimit=0
- * -cp core/target/classes:core/target/test-classes org.jmoe.tensor.GemmBench [filter] [seconds]}.
+ * -XX:ObjectAlignmentInBytes=64 -cp core/target/classes:core/target/test-classes org.jmoe.tensor.GemmBench [filter] [seconds]}.
  * The filter keeps the cases whose label contains it (or one of its {@code |}-separated parts).
  */
 public final class GemmBench {

@@ -229,6 +229,45 @@ class MatMulTest {
         assertThat(MatMul.F.length()).isEqualTo(want);
     }
 
+    /**
+     * Where the kernels put aligned copies (HeapAlign): the first aligned float index follows the JVM's object
+     * alignment and the array header, and is 0 when objects are not 64-byte aligned (the build runs the kernel
+     * tests both ways: the default execution with -XX:ObjectAlignmentInBytes=64, the 256-bit one without).
+     */
+    @Test
+    void alignedIndexFollowsTheObjectAlignment() {
+        var bean = java.lang.management.ManagementFactory.getPlatformMXBean(com.sun.management.HotSpotDiagnosticMXBean.class);
+        int alignment = Integer.parseInt(bean.getVMOption("ObjectAlignmentInBytes").getValue());
+        @SuppressWarnings("removal")
+        int base = sun.misc.Unsafe.ARRAY_FLOAT_BASE_OFFSET;
+        if (alignment >= 64) {
+            assertThat((base + 4 * HeapAlign.PAD) % 64).isZero();
+            assertThat(HeapAlign.PAD).isBetween(0, 15);
+        } else {
+            assertThat(HeapAlign.PAD).isZero();
+        }
+    }
+
+    /** Activations at any offset and stride give the same bits as the same rows packed at offset 0 (the kernels copy them aligned). */
+    @Test
+    void activationOffsetAndStrideDoNotChangeResults() {
+        SplittableRandom r = new SplittableRandom(21);
+        for (DType type : new DType[]{DType.F32, DType.F16, DType.BF16, DType.Q8_0, DType.Q4_0}) {
+            int rows = 29, cols = 96;
+            Tensor w = type == DType.Q8_0 || type == DType.Q4_0 ? quantized(type, rows, cols, r) : weights(type, rows, cols, r, null).t;
+            for (int T : new int[]{1, 2, 7}) {
+                float[] packed = gaussian(T * cols, r);
+                int off = 5, stride = cols + 7;
+                float[] strided = new float[off + T * stride];
+                for (int t = 0; t < T; t++) System.arraycopy(packed, t * cols, strided, off + t * stride, cols);
+                float[] want = new float[T * rows], got = new float[T * rows];
+                MatMul.mul(TWO, w, packed, 0, cols, T, want, 0, rows);
+                MatMul.mul(TWO, w, strided, off, stride, T, got, 0, rows);
+                assertSameBits(want, got, type + " T=" + T);
+            }
+        }
+    }
+
     /** Every block-quantized type: batch invariance as {@link #batchInvariance} (T = 1, small and large batches, 1 and 2 threads). */
     @Test
     void quantizedBatchInvariance() {

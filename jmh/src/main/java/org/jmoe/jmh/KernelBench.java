@@ -44,7 +44,7 @@ import java.util.concurrent.TimeUnit;
 @OutputTimeUnit(TimeUnit.MICROSECONDS)
 @Warmup(iterations = 3, time = 1)
 @Measurement(iterations = 5, time = 1)
-@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-XX:LoopUnrollLimit=0"})
+@Fork(value = 1, jvmArgsAppend = {"--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-XX:LoopUnrollLimit=0", "-XX:ObjectAlignmentInBytes=64"})
 public class KernelBench {
     @Param({"F32", "Q8_0", "Q4_0", "Q4_K", "Q6_K"})
     public String dtype;
