@@ -16,7 +16,8 @@ import java.nio.ByteOrder;
  * {@link MatMul#sumLanes}, then the scalar tail. Tiles only decide how many outputs share each load, so any
  * tile, block size or thread computes bit-identical values.
  *
- * <p>Prefill (T &gt; 1) uses a 3-row x 3-token tile: 9 accumulators, 3 weight vectors and one activation
+ * <p>Prefill (T &gt; 1) uses 3-row x 4-token tiles with 16 lanes (AVX-512's 32 registers hold their 12
+ * accumulators) and 3-row x 3-token tiles: 9 accumulators, 3 weight vectors and one activation
  * vector stay in 13 of AVX2's 16 vector registers (C2 spills accumulators of a 12-accumulator tile), with
  * 6 loads per 9 FMAs. Tokens left over use 3x2 tiles; rows left over at the end of the matrix use 1-row
  * tiles. Rows are processed in chunks and tokens in blocks sized so that both stay in the L2 cache while
@@ -88,6 +89,8 @@ final class F32Kernels {
 
     /** A thread's decoded rows. */
     private static final ThreadLocal<Scratch> DECODED_ROWS = Scratch.perThread();
+    /** A thread's spill area for {@link #k3x4}'s last accumulators. */
+    private static final ThreadLocal<Scratch> ACC = Scratch.perThread();
 
     /**
      * Rows [r0, r1) of a weight in another format x T &gt;= 2 tokens: L2-sized chunks of rows decoded once into
@@ -107,10 +110,23 @@ final class F32Kernels {
         }
     }
 
-    /** Three rows at byte {@code b0} x tokens [t0, t1): 3-token tiles, then 2-token tiles for the rest. */
+    /**
+     * Three rows at byte {@code b0} x tokens [t0, t1): with 16 lanes and whole vectors, 4-token tiles and three or
+     * fewer 3-token tiles where the count allows; else 3-token tiles, then 2-token tiles.
+     */
     private static void tiles3(MemorySegment w, long b0, long rb, float[] x, int xOff, int xs, int t0, int t1,
                                float[] y, int yo, int ys, int n) {
         int m = t1 - t0;
+        if (L == 16 && n % L == 0) {
+            int threes = (4 - m % 4) % 4;
+            if (m >= 3 * threes) {
+                int t = t0;
+                for (int i = 0; i < threes; i++, t += 3) k3x3(w, b0, rb, x, xOff + t * xs, xs, y, yo + t * ys, ys, n);
+                float[] acc = ACC.get().ensure(4 * L);
+                for (; t < t1; t += 4) k3x4(w, b0, rb, x, xOff + t * xs, xs, y, yo + t * ys, ys, n, acc);
+                return;
+            }
+        }
         int n3 = m % 3 == 1 && m >= 4 ? m / 3 - 1 : m / 3;
         int t = t0;
         for (int i = 0; i < n3; i++, t += 3) k3x3(w, b0, rb, x, xOff + t * xs, xs, y, yo + t * ys, ys, n);
@@ -189,6 +205,36 @@ final class F32Kernels {
         y[yo + 2 * ys + 2] = tail(w, b2, x, x2, k, n, MatMul.sumLanesTree(c22));
     }
 
+    /** {@link #k3x4(float[], int, int, float[], int, int, float[], int, int, int, float[])} with W in a memory segment. */
+    static void k3x4(MemorySegment w, long b0, long rb, float[] x, int xo, int xs, float[] y, int yo, int ys, int n, float[] acc) {
+        FloatVector c00 = FloatVector.zero(F), c01 = c00, c02 = c00, c03 = c00;
+        FloatVector c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+        FloatVector c20 = c00, c21 = c00, c22 = c00, c23 = c00;
+        long b1 = b0 + rb, b2 = b1 + rb;
+        int x0 = xo, x1 = xo + xs, x2 = x1 + xs, x3 = x2 + xs;
+        for (int k = 0; k < n; k += L) {
+            long o = 4L * k;
+            FloatVector w0 = FloatVector.fromMemorySegment(F, w, b0 + o, LE);
+            FloatVector w1 = FloatVector.fromMemorySegment(F, w, b1 + o, LE);
+            FloatVector w2 = FloatVector.fromMemorySegment(F, w, b2 + o, LE);
+            FloatVector v = FloatVector.fromArray(F, x, x0 + k);
+            c00 = w0.fma(v, c00); c10 = w1.fma(v, c10); c20 = w2.fma(v, c20);
+            v = FloatVector.fromArray(F, x, x1 + k);
+            c01 = w0.fma(v, c01); c11 = w1.fma(v, c11); c21 = w2.fma(v, c21);
+            v = FloatVector.fromArray(F, x, x2 + k);
+            c02 = w0.fma(v, c02); c12 = w1.fma(v, c12); c22 = w2.fma(v, c22);
+            v = FloatVector.fromArray(F, x, x3 + k);
+            c03 = w0.fma(v, c03); c13 = w1.fma(v, c13); c23 = w2.fma(v, c23);
+        }
+        FloatVector s = MatMul.sums4(c00, c10, c20, c01);
+        y[yo] = s.lane(0); y[yo + 1] = s.lane(8); y[yo + 2] = s.lane(4); y[yo + ys] = s.lane(12);
+        s = MatMul.sums4(c11, c21, c02, c12);
+        y[yo + ys + 1] = s.lane(0); y[yo + ys + 2] = s.lane(8); y[yo + 2 * ys] = s.lane(4); y[yo + 2 * ys + 1] = s.lane(12);
+        float[] a = acc;
+        c22.intoArray(a, 0); c03.intoArray(a, L); c13.intoArray(a, 2 * L); c23.intoArray(a, 3 * L);
+        sums4At(a, y, yo + 2 * ys + 2, yo + 3 * ys, yo + 3 * ys + 1, yo + 3 * ys + 2);
+    }
+
     static void k3x2(MemorySegment w, long b0, long rb, float[] x, int xo, int xs, float[] y, int yo, int ys, int n) {
         FloatVector c00 = FloatVector.zero(F), c01 = c00;
         FloatVector c10 = c00, c11 = c00;
@@ -264,10 +310,23 @@ final class F32Kernels {
 
     // ---- the same tiles with W in a heap array ----
 
-    /** Three rows at float {@code b0} of a heap copy of W x tokens [t0, t1): 3-token tiles, then 2-token tiles for the rest. */
+    /**
+     * Three rows at float {@code b0} of a heap copy of W x tokens [t0, t1): with 16 lanes and whole vectors, 4-token
+     * tiles and three or fewer 3-token tiles where the count allows; else 3-token tiles, then 2-token tiles.
+     */
     private static void tiles3(float[] w, int b0, int rb, float[] x, int xOff, int xs, int t0, int t1,
                                float[] y, int yo, int ys, int n) {
         int m = t1 - t0;
+        if (L == 16 && n % L == 0) {
+            int threes = (4 - m % 4) % 4;
+            if (m >= 3 * threes) {
+                int t = t0;
+                for (int i = 0; i < threes; i++, t += 3) k3x3(w, b0, rb, x, xOff + t * xs, xs, y, yo + t * ys, ys, n);
+                float[] acc = ACC.get().ensure(4 * L);
+                for (; t < t1; t += 4) k3x4(w, b0, rb, x, xOff + t * xs, xs, y, yo + t * ys, ys, n, acc);
+                return;
+            }
+        }
         int n3 = m % 3 == 1 && m >= 4 ? m / 3 - 1 : m / 3;
         int t = t0;
         for (int i = 0; i < n3; i++, t += 3) k3x3(w, b0, rb, x, xOff + t * xs, xs, y, yo + t * ys, ys, n);
@@ -325,6 +384,47 @@ final class F32Kernels {
         y[yo + 2 * ys] = tail(w, b0, x, x2, k, n, MatMul.sumLanesTree(c02));
         y[yo + 2 * ys + 1] = tail(w, b1, x, x2, k, n, MatMul.sumLanesTree(c12));
         y[yo + 2 * ys + 2] = tail(w, b2, x, x2, k, n, MatMul.sumLanesTree(c22));
+    }
+
+    /**
+     * Three rows x four tokens, 16 lanes and {@code n} a multiple of 16 only: 12 accumulators, 3 weight vectors and
+     * one activation vector fit AVX-512's 32 registers (AVX2's 16 would spill); 7 loads per 12 FMAs.
+     */
+    static void k3x4(float[] w, int b0, int rb, float[] x, int xo, int xs, float[] y, int yo, int ys, int n, float[] acc) {
+        FloatVector c00 = FloatVector.zero(F), c01 = c00, c02 = c00, c03 = c00;
+        FloatVector c10 = c00, c11 = c00, c12 = c00, c13 = c00;
+        FloatVector c20 = c00, c21 = c00, c22 = c00, c23 = c00;
+        int b1 = b0 + rb, b2 = b1 + rb;
+        int x0 = xo, x1 = xo + xs, x2 = x1 + xs, x3 = x2 + xs;
+        for (int k = 0; k < n; k += L) {
+            FloatVector w0 = FloatVector.fromArray(F, w, b0 + k);
+            FloatVector w1 = FloatVector.fromArray(F, w, b1 + k);
+            FloatVector w2 = FloatVector.fromArray(F, w, b2 + k);
+            FloatVector v = FloatVector.fromArray(F, x, x0 + k);
+            c00 = w0.fma(v, c00); c10 = w1.fma(v, c10); c20 = w2.fma(v, c20);
+            v = FloatVector.fromArray(F, x, x1 + k);
+            c01 = w0.fma(v, c01); c11 = w1.fma(v, c11); c21 = w2.fma(v, c21);
+            v = FloatVector.fromArray(F, x, x2 + k);
+            c02 = w0.fma(v, c02); c12 = w1.fma(v, c12); c22 = w2.fma(v, c22);
+            v = FloatVector.fromArray(F, x, x3 + k);
+            c03 = w0.fma(v, c03); c13 = w1.fma(v, c13); c23 = w2.fma(v, c23);
+        }
+        FloatVector s = MatMul.sums4(c00, c10, c20, c01);
+        y[yo] = s.lane(0); y[yo + 1] = s.lane(8); y[yo + 2] = s.lane(4); y[yo + ys] = s.lane(12);
+        s = MatMul.sums4(c11, c21, c02, c12);
+        y[yo + ys + 1] = s.lane(0); y[yo + ys + 2] = s.lane(8); y[yo + 2 * ys] = s.lane(4); y[yo + 2 * ys + 1] = s.lane(12);
+        // the last four through memory: a third sums4 inlined here passes C2's node-count cutoff, and a vector
+        // handed to a call that is not inlined is boxed
+        float[] a = acc;
+        c22.intoArray(a, 0); c03.intoArray(a, L); c13.intoArray(a, 2 * L); c23.intoArray(a, 3 * L);
+        sums4At(a, y, yo + 2 * ys + 2, yo + 3 * ys, yo + 3 * ys + 1, yo + 3 * ys + 2);
+    }
+
+    /** {@link MatMul#sums4} of the four vectors at {@code a[0..4L)}, written to {@code y[i0]}, ..., {@code y[i3]}. */
+    private static void sums4At(float[] a, float[] y, int i0, int i1, int i2, int i3) {
+        FloatVector s = MatMul.sums4(FloatVector.fromArray(F, a, 0), FloatVector.fromArray(F, a, L),
+                FloatVector.fromArray(F, a, 2 * L), FloatVector.fromArray(F, a, 3 * L));
+        y[i0] = s.lane(0); y[i1] = s.lane(8); y[i2] = s.lane(4); y[i3] = s.lane(12);
     }
 
     static void k3x2(float[] w, int b0, int rb, float[] x, int xo, int xs, float[] y, int yo, int ys, int n) {
