@@ -33,17 +33,11 @@ public final class LocalWorkers implements AutoCloseable {
         }
         hook = new Thread(this::stopAll, "jmoe-stop-workers");
         Runtime.getRuntime().addShutdownHook(hook);
-        String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         try {
             for (int k = 0; k < experts.size(); k++) {
                 Path portFile = dir.resolve("port" + k), log = dir.resolve("worker" + k + ".log");
-                List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                        "-XX:+UseParallelGC", "-XX:LoopUnrollLimit=0"));
-                cmd.addAll(jvmSizing(threads));
-                String extra = System.getenv(JAVA_OPTS_ENV);
-                if (extra != null && !extra.isBlank()) cmd.addAll(List.of(extra.strip().split("\\s+")));
-                cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), WorkerMain.class.getName(),
-                        "127.0.0.1:0", model.toAbsolutePath().toString(), experts.get(k), portFile.toString(), Integer.toString(threads), kernel));
+                List<String> cmd = javaCommand(threads, WorkerMain.class);
+                cmd.addAll(List.of("127.0.0.1:0", model.toAbsolutePath().toString(), experts.get(k), portFile.toString(), Integer.toString(threads), kernel));
                 procs.add(new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start());
             }
             long deadline = System.currentTimeMillis() + startTimeoutMs;
@@ -84,6 +78,18 @@ public final class LocalWorkers implements AutoCloseable {
      */
     static List<String> jvmSizing(int threads) {
         return List.of("-XX:ActiveProcessorCount=" + Math.max(1, threads), "-Xmn256m", "-Xms384m", "-XX:+AlwaysPreTouch");
+    }
+
+    /** The command line of a worker JVM of {@code threads} threads running {@code main} (arguments to be added). */
+    static List<String> javaCommand(int threads, Class<?> main) {
+        String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                "-XX:+UseParallelGC", "-XX:LoopUnrollLimit=0"));
+        cmd.addAll(jvmSizing(threads));
+        String extra = System.getenv(JAVA_OPTS_ENV);
+        if (extra != null && !extra.isBlank()) cmd.addAll(List.of(extra.strip().split("\\s+")));
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), main.getName()));
+        return cmd;
     }
 
     public List<String> addresses() { return List.copyOf(addresses); }

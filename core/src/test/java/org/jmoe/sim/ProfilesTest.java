@@ -47,7 +47,12 @@ class ProfilesTest {
         Hardware w2 = HardwareProfiles.load("local-cpu:workers=2");
         assertThat(w2.diesPerCard()).isEqualTo(2);
         assertThat(w2.level(0, 1)).isEqualTo(Level.GROUP);
-        assertThat(HardwareProfiles.localCpu(c, 2, true).link(Level.GROUP).latencyUs()).isEqualTo(c.transport("grpc").latencyUs());
+        // their rows go through the coordinator: the hub link (without a grpc_workers probe, the loopback's figures)
+        Hardware w2c = HardwareProfiles.localCpu(c, 2, true);
+        assertThat(w2c.hub().at(0.01).latencyUs()).isEqualTo(c.transport("grpc").latencyUs());
+        assertThat(w2c.hub().at(0.01).bandwidthGbs()).isEqualTo(c.transport("grpc").bandwidthGbs());
+        assertThat(w2c.link(Level.GROUP).latencyUs()).isEqualTo(c.transport("local").latencyUs());
+        assertThat(m2.hub()).isNull();
         assertThatThrownBy(() -> HardwareProfiles.load("local-cpu:workers=0")).isInstanceOf(JmoeException.class).hasMessageContaining("workers must be");
     }
 
