@@ -124,6 +124,58 @@ class ProfilesTest {
     }
 
     @Test
+    void theCalibratedCrossoverAppliesOnlyToTheFormatItWasMeasuredOn() throws Exception {
+        // the engine (ExpertKernels.crossoverFor): the calibrated crossover for experts of the sweep's format, the
+        // default 2.0 per thread for every other format; one thread per device never groups
+        Calibration c = calibration(",\"expert_kernels\":{\"grouped_min_active_per_thread\":13,\"dtype\":\"F32\"}");
+        Hardware h = HardwareProfiles.localCpu(c, 1);
+        assertThat(h.groupedFromActive(SimDtype.F32)).isEqualTo(26.0);
+        assertThat(h.groupedFromActive(SimDtype.Q4_0)).isEqualTo(org.jmoe.model.ExpertKernels.DEFAULT_CROSSOVER * 2);
+        assertThat(h.groupedFromActive(SimDtype.Q8_0)).isEqualTo(org.jmoe.model.ExpertKernels.DEFAULT_CROSSOVER * 2);
+        assertThat(HardwareProfiles.localCpu(c, 2).groupedFromActive(SimDtype.Q4_0)).isInfinite();
+        // and the cost follows it: 8 active experts of one row run grouped in Q4_0 (8 >= 4), dense in F32 (8 < 26)
+        long[] rows = {1, 1, 1, 1, 1, 1, 1, 1};
+        Hardware denseOnly = new Hardware(h.name(), "", h.peakTflops(), h.memoryBandwidthGbs(), h.memoryGb(), 1, 1, 1, h.links(), 1, 1,
+                h.weightStreamGbs(), h.kernelOverheadUs(), h.epsChunkOverheadUs(), 3, 0.9, h.rowEfficiency(), Double.POSITIVE_INFINITY);
+        Hardware groupedAlways = new Hardware(h.name(), "", h.peakTflops(), h.memoryBandwidthGbs(), h.memoryGb(), 1, 1, 1, h.links(), 1, 1,
+                h.weightStreamGbs(), h.kernelOverheadUs(), h.epsChunkOverheadUs(), 3, 0.9, h.rowEfficiency(), 1e-9);
+        assertThat(new Roofline(h, SimDtype.F32).experts(rows, 1024, 512)).isEqualTo(new Roofline(denseOnly, SimDtype.F32).experts(rows, 1024, 512));
+        assertThat(new Roofline(h, SimDtype.Q4_0).experts(rows, 1024, 512)).isEqualTo(new Roofline(groupedAlways, SimDtype.Q4_0).experts(rows, 1024, 512));
+        assertThat(new Roofline(groupedAlways, SimDtype.Q4_0).experts(rows, 1024, 512)).isNotEqualTo(new Roofline(denseOnly, SimDtype.Q4_0).experts(rows, 1024, 512));
+        // a file that does not name the sweep's format: the crossover for every format, as in the engine
+        Hardware any = HardwareProfiles.localCpu(calibration(",\"expert_kernels\":{\"grouped_min_active_per_thread\":13}"), 1);
+        assertThat(any.groupedFromActive(SimDtype.Q4_0)).isEqualTo(26.0);
+    }
+
+    @Test
+    void workerJvmsExchangeEveryRowThroughTheCoordinatorAtTheProbedFigures() throws Exception {
+        // the probe's points: idle workers 200 us and 1 GB/s, busy 10 ms: 600 us and 0.5 GB/s
+        Calibration c;
+        String t = "\"transport\":{\"local\":{\"latency_us\":5,\"bandwidth_gbs\":10},\"grpc\":{\"latency_us\":100,\"bandwidth_gbs\":1},"
+                + "\"grpc_workers\":{\"latency_us\":600,\"bandwidth_gbs\":0.5,\"points\":[{\"busy_ms\":10,\"latency_us\":600,\"bandwidth_gbs\":0.5},"
+                + "{\"busy_ms\":0,\"latency_us\":200,\"bandwidth_gbs\":1}]}}";
+        String json = "{\"format\":\"jmoe-calibration/1\",\"threads\":2,\"peak_gflops_f32\":200,\"gemm_gflops_f32\":100,"
+                + "\"memory_bandwidth_gbs\":20,\"matvec_gbs\":{\"F32\":20},\"expert_kernels\":{\"grouped_min_active_per_thread\":2}," + t
+                + ",\"eps_chunk_overhead_us\":3000}";
+        java.nio.file.Path f = java.nio.file.Files.createTempFile("jmoe-cal", ".json");
+        java.nio.file.Files.writeString(f, json);
+        try {
+            c = Calibration.read(f);
+        } finally {
+            java.nio.file.Files.delete(f);
+        }
+        HubLink hub = HardwareProfiles.localCpu(c, 2, true).hub();
+        assertThat(hub.at(0).latencyUs()).isEqualTo(200.0);
+        assertThat(hub.at(0.005).latencyUs()).isCloseTo(400.0, within(1e-9)); // halfway
+        assertThat(hub.at(0.005).bandwidthGbs()).isCloseTo(0.75, within(1e-9));
+        assertThat(hub.at(1).bandwidthGbs()).isEqualTo(0.5); // beyond the last point: the last point
+        // every row crosses, both workers' messages one after the other: a layer of 16 tokens x top-8 rows of 1024
+        // floats is 512 KiB out; at the idle end that is 2 x 200 us + 524,288 B / 1 GB/s
+        assertThat(HubLink.of(new Link(200, 1)).at(0.01).seconds(524_288, 2)).isCloseTo(400e-6 + 524_288 / 1e9, within(1e-12));
+        assertThat(HardwareProfiles.localCpu(c, 2, false).hub()).isNull();
+    }
+
+    @Test
     void epsChunkOverheadIsWhatTheProbeMeasuredBeyondTheModelledReReads() throws Exception {
         // a layer of 4 experts (1024 x 512, F32), every token routed to all 4: 16 tokens at once read each expert
         // once, as 4 chunks of 4 tokens four times. Weights stream at 6.291456 GB/s: one expert (3·512·1024·4 B =
