@@ -100,9 +100,8 @@ final class CalibrateCommand implements Runnable {
                 int rowFloats = model != null ? ModelLoader.config(model).hidden : 1024;
                 org.jmoe.cluster.WorkerLinkProbe.Result lw = org.jmoe.cluster.WorkerLinkProbe.measure(workers, rowFloats, quick);
                 ObjectNode gw = tr.putObject("grpc_workers");
-                org.jmoe.cluster.WorkerLinkProbe.Point last = lw.points().getLast();
-                gw.put("latency_us", round(last.latencyUs()));
-                gw.put("bandwidth_gbs", round(last.bandwidthGbs()));
+                gw.put("latency_us", round(lw.latencyUs()));
+                gw.put("bandwidth_gbs", round(lw.bandwidthGbs()));
                 gw.put("workers", lw.workers());
                 gw.put("hidden", lw.hidden());
                 gw.put("rows", lw.rows());

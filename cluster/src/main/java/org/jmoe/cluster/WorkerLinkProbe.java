@@ -24,11 +24,10 @@ import java.util.concurrent.TimeUnit;
  * workers ({@link EchoWorker}) decode and encode as real workers do and keep their core busy for a set time in
  * place of the experts, so the transfers of one worker run beside another's compute, as they do in a layer.
  *
- * <p>For each busy time, from rounds of one row per worker (the fixed cost) and of layer-sized messages: a latency
+ * <p>From rounds of one row per worker (the fixed cost) and of layer-sized messages, at every busy time: a latency
  * per worker and message (the fixed cost, busy time taken out, over 2·D messages) and the bandwidth of the
  * coordinator's side (all rows out and back over the extra time of the large rounds). The simulator's
- * {@code local-cpu:workers=D} charges a layer's dispatch and combine with the figures at its expert time
- * (docs/SIMULATION.md).
+ * {@code local-cpu:workers=D} charges a layer's dispatch and combine with these (docs/SIMULATION.md).
  */
 public final class WorkerLinkProbe {
     /**
@@ -42,15 +41,26 @@ public final class WorkerLinkProbe {
      */
     public record Point(double busyMs, double smallMs, double largeMs, double latencyUs, double bandwidthGbs) { }
 
-    /** D workers, rows of {@code hidden} floats ({@code rows} per worker in the large rounds), one point per busy time. */
-    public record Result(int workers, int hidden, int rows, List<Point> points) { }
+    /**
+     * D workers, rows of {@code hidden} floats ({@code rows} per worker in the large rounds); the latency and
+     * bandwidth from the rounds of every busy time pooled (medians of the rounds' time beyond the busy time), and the
+     * figures of each busy time alone.
+     */
+    public record Result(int workers, int hidden, int rows, double latencyUs, double bandwidthGbs, List<Point> points) { }
+
+    private static double latencyUs(double smallExtraMs, int workers) {
+        return Math.max(1, smallExtraMs * 1e3 / (2.0 * workers));
+    }
+
+    private static double bandwidthGbs(double bytes, double largeMinusSmallMs) {
+        return bytes / (Math.max(0.01, largeMinusSmallMs) * 1e-3) / 1e9;
+    }
 
     private WorkerLinkProbe() {}
 
     /**
      * The workers' compute stand-ins, in milliseconds: from none through a decode step's expert time to a prefill
-     * layer's. The transfers cost more the longer the workers compute beside them (their cores are taken; every hop
-     * of a message waits for one), so the simulator reads the figures at its own expert time.
+     * layer's, so that the transfers run beside the workers' compute as they do in decode and in prefill.
      */
     static final double[] BUSY_MS = {0, 1, 4, 16, 48};
 
@@ -93,20 +103,26 @@ public final class WorkerLinkProbe {
             for (int i = 0; System.nanoTime() - warm < warmNs; i++) round(channels, xb, out, hidden, i % 4 == 3 ? 1 : rows, rows, 0);
             int nSmall = quick ? 7 : 31, nLarge = quick ? 3 : 15;
             List<Point> points = new ArrayList<>();
-            for (double busyMs : BUSY_MS) {
+            double bytes = 2.0 * workers * rows * hidden * 4;
+            double[] smallExtra = new double[BUSY_MS.length * nSmall], largeExtra = new double[BUSY_MS.length * nLarge];
+            for (int b = 0; b < BUSY_MS.length; b++) {
+                double busyMs = BUSY_MS[b];
                 int busyUs = (int) Math.round(busyMs * 1000);
                 double[] small = new double[nSmall], large = new double[nLarge];
                 for (int i = 0; i < nSmall; i++) small[i] = round(channels, xb, out, hidden, 1, rows, busyUs) / 1e6;
                 for (int i = 0; i < nLarge; i++) large[i] = round(channels, xb, out, hidden, rows, rows, busyUs) / 1e6;
+                for (int i = 0; i < nSmall; i++) smallExtra[b * nSmall + i] = small[i] - busyMs;
+                for (int i = 0; i < nLarge; i++) largeExtra[b * nLarge + i] = large[i] - busyMs;
                 Arrays.sort(small);
                 Arrays.sort(large);
                 double sm = small[nSmall / 2], lg = large[nLarge / 2];
-                double latencyUs = Math.max(1, (sm - busyMs) * 1e3 / (2.0 * workers));
-                double bytes = 2.0 * workers * rows * hidden * 4;
-                double bandwidth = bytes / (Math.max(0.01, lg - sm) * 1e-3) / 1e9;
-                points.add(new Point(busyMs, sm, lg, latencyUs, bandwidth));
+                points.add(new Point(busyMs, sm, lg, latencyUs(sm - busyMs, workers), bandwidthGbs(bytes, lg - sm)));
             }
-            return new Result(workers, hidden, rows, points);
+            // the figures: every busy time's rounds pooled (one busy time's medians move by milliseconds between runs)
+            Arrays.sort(smallExtra);
+            Arrays.sort(largeExtra);
+            double s = smallExtra[smallExtra.length / 2], l = largeExtra[largeExtra.length / 2];
+            return new Result(workers, hidden, rows, latencyUs(s, workers), bandwidthGbs(bytes, l - s), points);
         } catch (IOException e) {
             throw new JmoeException("calibrate", "cannot start the transport probe's workers: " + e.getMessage());
         } catch (InterruptedException e) {

@@ -37,15 +37,15 @@ import java.util.TreeMap;
  * @param groupedOtherFromActive the engine's rule for experts of the other formats (its default crossover)
  * @param hub               where the devices are processes fed by one coordinator (worker JVMs over gRPC): the link
  *                          through which every expert row goes out and comes back, all devices' rows one after
- *                          another ({@link HubLink}); null = the devices exchange rows with each other over
- *                          {@code links}
+ *                          another (latency per device and message, bandwidth of the coordinator's side); null =
+ *                          the devices exchange rows with each other over {@code links}
  */
 public record Hardware(String name, String description, Map<String, Double> peakTflops, double memoryBandwidthGbs,
                        double memoryGb, int diesPerCard, int cardsPerNode, int groupCards, Map<Level, Link> links,
                        double computeEfficiency, double memoryEfficiency, Map<String, Double> weightStreamGbs,
                        double kernelOverheadUs, double epsChunkOverheadUs, int mmaTileRows, double usableMemoryFraction,
                        java.util.List<double[]> rowEfficiency, double groupedFromActive, String groupedDtype,
-                       double groupedOtherFromActive, HubLink hub) {
+                       double groupedOtherFromActive, Link hub) {
 
     /** A profile without the engine's per-format crossover and without a coordinator hub. */
     public Hardware(String name, String description, Map<String, Double> peakTflops, double memoryBandwidthGbs,

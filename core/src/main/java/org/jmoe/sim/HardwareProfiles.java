@@ -160,23 +160,13 @@ public final class HardwareProfiles {
     /**
      * The coordinator's link to worker JVMs on this machine ({@code local-cpu:workers=D}): the calibration's
      * {@code transport.grpc_workers} probe (worker JVMs fed by one process, the engine's encoding and copies
-     * included, at each of the workers' busy times it measured), else the in-process gRPC loopback's figures, which
-     * leave all of that out.
+     * included, the workers computing beside the transfers), else the in-process gRPC loopback's figures, which leave
+     * all of that out.
      */
-    static HubLink hubLink(Calibration c) {
-        JsonNode pts = c.raw().path("transport").path("grpc_workers").path("points");
-        List<double[]> points = new java.util.ArrayList<>();
-        if (pts.isArray()) {
-            for (JsonNode p : pts) {
-                double busy = p.path("busy_ms").asDouble(-1), lat = p.path("latency_us").asDouble(-1), bw = p.path("bandwidth_gbs").asDouble(0);
-                if (busy >= 0 && lat >= 0 && bw > 0) points.add(new double[]{busy * 1e-3, lat, bw});
-            }
-            points.sort(java.util.Comparator.comparingDouble(p -> p[0]));
-        }
-        if (!points.isEmpty()) return new HubLink(points);
+    static Link hubLink(Calibration c) {
         Calibration.Link w = c.transports().get("grpc_workers");
         if (w == null) w = c.transport("grpc");
-        return HubLink.of(new Link(w.latencyUs(), w.bandwidthGbs()));
+        return new Link(w.latencyUs(), w.bandwidthGbs());
     }
 
     /**

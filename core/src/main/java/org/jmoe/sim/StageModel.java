@@ -253,8 +253,8 @@ final class StageModel {
         double row = m.hidden() * elemBytes;
         if (hw.hub() != null) {
             // worker processes fed by one coordinator: every row goes out (and comes back) through it, one device's
-            // message after another, at the link's cost while the workers compute a chunk's experts beside it
-            return hw.hub().at(expertTime(load, chunks)).seconds((double) load.rows() / chunks * plan.experts().tp() * row, replica.length);
+            // message after another
+            return hw.hub().seconds((double) load.rows() / chunks * plan.experts().tp() * row, replica.length);
         }
         double sendRows = (double) load.rows() / replica.length / chunks * plan.experts().tp();
         double recvRows = (double) maxRankRows / chunks;

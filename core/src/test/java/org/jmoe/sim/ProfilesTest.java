@@ -49,8 +49,8 @@ class ProfilesTest {
         assertThat(w2.level(0, 1)).isEqualTo(Level.GROUP);
         // their rows go through the coordinator: the hub link (without a grpc_workers probe, the loopback's figures)
         Hardware w2c = HardwareProfiles.localCpu(c, 2, true);
-        assertThat(w2c.hub().at(0.01).latencyUs()).isEqualTo(c.transport("grpc").latencyUs());
-        assertThat(w2c.hub().at(0.01).bandwidthGbs()).isEqualTo(c.transport("grpc").bandwidthGbs());
+        assertThat(w2c.hub().latencyUs()).isEqualTo(c.transport("grpc").latencyUs());
+        assertThat(w2c.hub().bandwidthGbs()).isEqualTo(c.transport("grpc").bandwidthGbs());
         assertThat(w2c.link(Level.GROUP).latencyUs()).isEqualTo(c.transport("local").latencyUs());
         assertThat(m2.hub()).isNull();
         assertThatThrownBy(() -> HardwareProfiles.load("local-cpu:workers=0")).isInstanceOf(JmoeException.class).hasMessageContaining("workers must be");
@@ -149,7 +149,7 @@ class ProfilesTest {
 
     @Test
     void workerJvmsExchangeEveryRowThroughTheCoordinatorAtTheProbedFigures() throws Exception {
-        // the probe's points: idle workers 200 us and 1 GB/s, busy 10 ms: 600 us and 0.5 GB/s
+        // the probe's pooled figures 600 us and 0.5 GB/s
         Calibration c;
         String t = "\"transport\":{\"local\":{\"latency_us\":5,\"bandwidth_gbs\":10},\"grpc\":{\"latency_us\":100,\"bandwidth_gbs\":1},"
                 + "\"grpc_workers\":{\"latency_us\":600,\"bandwidth_gbs\":0.5,\"points\":[{\"busy_ms\":10,\"latency_us\":600,\"bandwidth_gbs\":0.5},"
@@ -164,14 +164,12 @@ class ProfilesTest {
         } finally {
             java.nio.file.Files.delete(f);
         }
-        HubLink hub = HardwareProfiles.localCpu(c, 2, true).hub();
-        assertThat(hub.at(0).latencyUs()).isEqualTo(200.0);
-        assertThat(hub.at(0.005).latencyUs()).isCloseTo(400.0, within(1e-9)); // halfway
-        assertThat(hub.at(0.005).bandwidthGbs()).isCloseTo(0.75, within(1e-9));
-        assertThat(hub.at(1).bandwidthGbs()).isEqualTo(0.5); // beyond the last point: the last point
+        Link hub = HardwareProfiles.localCpu(c, 2, true).hub();
+        assertThat(hub.latencyUs()).isEqualTo(600.0); // the probe's figures (its points are what they were pooled from)
+        assertThat(hub.bandwidthGbs()).isEqualTo(0.5);
         // every row crosses, both workers' messages one after the other: a layer of 16 tokens x top-8 rows of 1024
-        // floats is 512 KiB out; at the idle end that is 2 x 200 us + 524,288 B / 1 GB/s
-        assertThat(HubLink.of(new Link(200, 1)).at(0.01).seconds(524_288, 2)).isCloseTo(400e-6 + 524_288 / 1e9, within(1e-12));
+        // floats is 512 KiB out: 2 x 600 us + 524,288 B / 0.5 GB/s
+        assertThat(hub.seconds(524_288, 2)).isCloseTo(1200e-6 + 524_288 / 0.5e9, within(1e-12));
         assertThat(HardwareProfiles.localCpu(c, 2, false).hub()).isNull();
     }
 
