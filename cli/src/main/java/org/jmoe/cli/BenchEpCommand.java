@@ -59,6 +59,10 @@ final class BenchEpCommand implements Runnable {
     @Option(names = "--warmup", paramLabel = "W", defaultValue = "1", description = "Unmeasured runs before the repetitions (worker JVMs compile their kernels in the first) (default: ${DEFAULT-VALUE}).")
     int warmup;
 
+    @Option(names = "--transport-warmup", paramLabel = "MS", defaultValue = "8000",
+            description = "Worker JVMs: echo layer-sized messages to every worker for this long before the first run, so the transport's code is compiled at both ends (0: none) (default: ${DEFAULT-VALUE}).")
+    long transportWarmupMs;
+
     @Option(names = "--json", description = "Print one JSON object: {\"runs\": [{\"schedule\", \"router\", ...}]}.")
     boolean json;
 
@@ -67,6 +71,7 @@ final class BenchEpCommand implements Runnable {
         if (p < 0 || n < 0 || (p == 0 && n == 0)) throw new JmoeException("--n-prompt/--n-gen", "need P >= 0, N >= 0 and not both 0");
         if (r < 1) throw new JmoeException("--repetitions", "must be >= 1, got " + r);
         if (warmup < 0) throw new JmoeException("--warmup", "must be >= 0, got " + warmup);
+        if (transportWarmupMs < 0) throw new JmoeException("--transport-warmup", "must be >= 0, got " + transportWarmupMs);
         String transport = to.resolved();
         to.planner();
         List<MeshExperts.Schedule> sched = new ArrayList<>();
@@ -91,6 +96,13 @@ final class BenchEpCommand implements Runnable {
                 for (MeshExperts.Schedule s : sched) {
                     try {
                         ParallelExperts me = to.open(m, mo.model, pl, s, mo.threadCount());
+                        if (me instanceof org.jmoe.cluster.RemoteExperts re && transportWarmupMs > 0 && runs.isEmpty()) {
+                            // one worker's rows of a prefill layer (the largest message of the run), at most 8 MB
+                            long rows = (long) Math.max(p, 1) * Math.max(1, c.expertsUsed) / Math.max(1, devices);
+                            int bytes = (int) Math.min(8L << 20, Math.max(4096, rows * c.hidden * 4));
+                            int rounds = re.warmUp(transportWarmupMs, bytes);
+                            if (!json) System.err.printf("jmoe: transport warm-up: %d rounds of %d KB to each worker%n", rounds, bytes >> 10);
+                        }
                         Forward f = new Forward(m, Math.max(p, n) + 1);
                         f.setRouter(RoutingOptions.router(spec.text(), m, pl, true));
                         f.setExpertBackend(me);

@@ -93,6 +93,29 @@ final class CalibrateCommand implements Runnable {
             grpc.put("latency_us", round(g.latencyUs()));
             grpc.put("bandwidth_gbs", round(g.bandwidthGbs()));
             grpc.put("note", "loopback: an upper bound for workers on other hosts");
+            int cores = Runtime.getRuntime().availableProcessors();
+            if (cores >= 2) {
+                // the expert stage as --local-workers runs it: worker JVMs on this machine's cores, fed by this process
+                int workers = Math.min(cores, 2);
+                int rowFloats = model != null ? ModelLoader.config(model).hidden : 1024;
+                org.jmoe.cluster.WorkerLinkProbe.Result lw = org.jmoe.cluster.WorkerLinkProbe.measure(workers, rowFloats, quick);
+                ObjectNode gw = tr.putObject("grpc_workers");
+                gw.put("latency_us", round(lw.latencyUs()));
+                gw.put("bandwidth_gbs", round(lw.bandwidthGbs()));
+                gw.put("workers", lw.workers());
+                gw.put("hidden", lw.hidden());
+                gw.put("rows", lw.rows());
+                ArrayNode pts = gw.putArray("points");
+                for (org.jmoe.cluster.WorkerLinkProbe.Point pt : lw.points()) {
+                    ObjectNode po = pts.addObject();
+                    po.put("busy_ms", round(pt.busyMs()));
+                    po.put("small_ms", round(pt.smallMs()));
+                    po.put("large_ms", round(pt.largeMs()));
+                    po.put("latency_us", round(pt.latencyUs()));
+                    po.put("bandwidth_gbs", round(pt.bandwidthGbs()));
+                }
+                gw.put("note", "worker JVMs on this machine fed by one coordinator, as --local-workers: per worker and message, and the coordinator's side");
+            }
 
             // The expert layer's probes first: the JIT then compiles the kernels for that layer's shapes and format,
             // as in a process serving the model; the generic probes of other shapes and formats come after (run

@@ -33,13 +33,11 @@ public final class LocalWorkers implements AutoCloseable {
         }
         hook = new Thread(this::stopAll, "jmoe-stop-workers");
         Runtime.getRuntime().addShutdownHook(hook);
-        String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         try {
             for (int k = 0; k < experts.size(); k++) {
                 Path portFile = dir.resolve("port" + k), log = dir.resolve("worker" + k + ".log");
-                List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
-                        "-XX:+UseParallelGC", "-XX:LoopUnrollLimit=0", "-XX:ObjectAlignmentInBytes=64", "-cp", System.getProperty("java.class.path"), WorkerMain.class.getName(),
-                        "127.0.0.1:0", model.toAbsolutePath().toString(), experts.get(k), portFile.toString(), Integer.toString(threads), kernel));
+                List<String> cmd = javaCommand(threads, WorkerMain.class);
+                cmd.addAll(List.of("127.0.0.1:0", model.toAbsolutePath().toString(), experts.get(k), portFile.toString(), Integer.toString(threads), kernel));
                 procs.add(new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start());
             }
             long deadline = System.currentTimeMillis() + startTimeoutMs;
@@ -64,6 +62,34 @@ public final class LocalWorkers implements AutoCloseable {
             close();
             throw e;
         }
+    }
+
+    /** Extra options for every worker JVM (space-separated), after the defaults: {@value}. */
+    public static final String JAVA_OPTS_ENV = "JMOE_WORKER_JAVA_OPTS";
+
+    /**
+     * How a worker JVM is sized for the cores it is given. The JVM sees {@code threads} processors, so its GC,
+     * compiler and transport threads match its share of the machine instead of the whole machine's count. Its young
+     * generation is fixed and its initial heap touched at start ({@code -XX:+AlwaysPreTouch}): every request
+     * allocates its rows in and out (megabytes per layer), and with the default sizing the heap kept growing into
+     * fresh pages for as long as a benchmark ran, each page faulted in at first touch (about a quarter of the
+     * expert thread's time on a 2-core virtual machine, measured). Larger requests still fit: the heap grows past
+     * {@code -Xms} into the old generation when it must.
+     */
+    static List<String> jvmSizing(int threads) {
+        return List.of("-XX:ActiveProcessorCount=" + Math.max(1, threads), "-Xmn256m", "-Xms384m", "-XX:+AlwaysPreTouch");
+    }
+
+    /** The command line of a worker JVM of {@code threads} threads running {@code main} (arguments to be added). */
+    static List<String> javaCommand(int threads, Class<?> main) {
+        String java = ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        List<String> cmd = new ArrayList<>(List.of(java, "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
+                "-XX:+UseParallelGC", "-XX:LoopUnrollLimit=0", "-XX:ObjectAlignmentInBytes=64"));
+        cmd.addAll(jvmSizing(threads));
+        String extra = System.getenv(JAVA_OPTS_ENV);
+        if (extra != null && !extra.isBlank()) cmd.addAll(List.of(extra.strip().split("\\s+")));
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), main.getName()));
+        return cmd;
     }
 
     public List<String> addresses() { return List.copyOf(addresses); }

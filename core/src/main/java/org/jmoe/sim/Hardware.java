@@ -31,12 +31,32 @@ import java.util.TreeMap;
  * @param groupedFromActive the engine's rule for its expert kernels, where the profile is an engine's (local-cpu):
  *                          grouped from this many active experts on the device, else dense with one product per
  *                          projection (gate, up, down); 0 = the faster of the two, as EPS-MoE switches them
+ * @param groupedDtype      the weight format the engine's calibrated crossover was measured on ({@link SimDtype#label()});
+ *                          experts of another format follow {@code groupedOtherFromActive}, as the engine's
+ *                          {@code ExpertKernels.crossoverFor} does; null = {@code groupedFromActive} for every format
+ * @param groupedOtherFromActive the engine's rule for experts of the other formats (its default crossover)
+ * @param hub               where the devices are processes fed by one coordinator (worker JVMs over gRPC): the link
+ *                          through which every expert row goes out and comes back, all devices' rows one after
+ *                          another (latency per device and message, bandwidth of the coordinator's side); null =
+ *                          the devices exchange rows with each other over {@code links}
  */
 public record Hardware(String name, String description, Map<String, Double> peakTflops, double memoryBandwidthGbs,
                        double memoryGb, int diesPerCard, int cardsPerNode, int groupCards, Map<Level, Link> links,
                        double computeEfficiency, double memoryEfficiency, Map<String, Double> weightStreamGbs,
                        double kernelOverheadUs, double epsChunkOverheadUs, int mmaTileRows, double usableMemoryFraction,
-                       java.util.List<double[]> rowEfficiency, double groupedFromActive) {
+                       java.util.List<double[]> rowEfficiency, double groupedFromActive, String groupedDtype,
+                       double groupedOtherFromActive, Link hub) {
+
+    /** A profile without the engine's per-format crossover and without a coordinator hub. */
+    public Hardware(String name, String description, Map<String, Double> peakTflops, double memoryBandwidthGbs,
+                    double memoryGb, int diesPerCard, int cardsPerNode, int groupCards, Map<Level, Link> links,
+                    double computeEfficiency, double memoryEfficiency, Map<String, Double> weightStreamGbs,
+                    double kernelOverheadUs, double epsChunkOverheadUs, int mmaTileRows, double usableMemoryFraction,
+                    java.util.List<double[]> rowEfficiency, double groupedFromActive) {
+        this(name, description, peakTflops, memoryBandwidthGbs, memoryGb, diesPerCard, cardsPerNode, groupCards, links, computeEfficiency,
+                memoryEfficiency, weightStreamGbs, kernelOverheadUs, epsChunkOverheadUs, mmaTileRows, usableMemoryFraction, rowEfficiency,
+                groupedFromActive, null, groupedFromActive, null);
+    }
 
     public Hardware {
         peakTflops = new TreeMap<>(peakTflops);
@@ -47,6 +67,15 @@ public record Hardware(String name, String description, Map<String, Double> peak
         if (diesPerCard < 1 || cardsPerNode < 1 || groupCards < 1 || cardsPerNode % groupCards != 0) {
             throw new IllegalArgumentException("hardware " + name + ": bad dies/cards/group counts");
         }
+    }
+
+    /**
+     * The engine's expert-kernel rule for experts with {@code weights}: grouped from this many active experts on the
+     * device ({@link #groupedFromActive()} for the format the crossover was measured on, the default rule for the
+     * others); 0 = no engine rule (the faster kernel).
+     */
+    public double groupedFromActive(SimDtype weights) {
+        return groupedDtype == null || groupedDtype.equals(weights.label()) ? groupedFromActive : groupedOtherFromActive;
     }
 
     public int devicesPerNode() { return cardsPerNode * diesPerCard; }
@@ -105,7 +134,7 @@ public record Hardware(String name, String description, Map<String, Double> peak
     public Hardware withRowEfficiency(java.util.List<double[]> curve) {
         return new Hardware(name, description, peakTflops, memoryBandwidthGbs, memoryGb, diesPerCard, cardsPerNode, groupCards, links,
                 computeEfficiency, memoryEfficiency, weightStreamGbs, kernelOverheadUs, epsChunkOverheadUs, mmaTileRows, usableMemoryFraction, curve,
-                groupedFromActive);
+                groupedFromActive, groupedDtype, groupedOtherFromActive, hub);
     }
 
     /** Bytes of device memory a deployment may use. */

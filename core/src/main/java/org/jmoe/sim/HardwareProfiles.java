@@ -138,18 +138,53 @@ public final class HardwareProfiles {
         wholeStream.forEach((k, v) -> stream.put(k, v / mesh));
         Calibration.Link g = c.transport("grpc"), l = c.transport("local");
         Map<Level, Link> links = new EnumMap<>(Level.class);
-        links.put(Level.GROUP, workers ? new Link(g.latencyUs(), g.bandwidthGbs()) : new Link(l.latencyUs(), l.bandwidthGbs()));
+        // worker JVMs: their rows go through the coordinator (the hub below); what else the plan moves between
+        // "devices" (attention's tensor-parallel all-reduce) stays inside the coordinator, on the in-process transport
+        links.put(Level.GROUP, new Link(l.latencyUs(), l.bandwidthGbs()));
         links.put(Level.NODE, new Link(g.latencyUs(), g.bandwidthGbs()));
         links.put(Level.CLUSTER, new Link(g.latencyUs(), g.bandwidthGbs()));
         String name = workers ? "local-cpu:workers=" + mesh : mesh == 1 ? "local-cpu" : "local-cpu:mesh=" + mesh;
         Hardware whole = new Hardware(name, "this machine (" + c.threads() + " threads, " + (c.measured() ? "calibrated" : "calibration defaults") + ")",
                 wholePeak, c.memoryBandwidthGbs(), physicalMemoryGb(), 1, 1, 1, links, 1.0, 1.0,
-                wholeStream, launchUs, c.epsChunkOverheadUs(), 3, 0.9, List.of(), groupedFromActive(c, c.threads()));
+                wholeStream, launchUs, c.epsChunkOverheadUs(), 3, 0.9, List.of(), groupedFromActive(c, c.threads()), groupedDtype(c),
+                groupedFromActive(org.jmoe.model.ExpertKernels.DEFAULT_CROSSOVER, c.threads()), null);
         List<double[]> curve = rowEfficiency(whole, c.raw().path("expert_kernels"));
         double chunkUs = epsChunkOverheadUs(whole.withRowEfficiency(curve), c);
+        int deviceThreads = Math.max(1, c.threads() / mesh);
         return new Hardware(name, whole.description() + (workers ? ", " + mesh + " worker JVMs over gRPC" : mesh > 1 ? ", cut into " + mesh + " devices" : ""), peak,
                 c.memoryBandwidthGbs() / mesh, physicalMemoryGb() / mesh, mesh, 1, 1, links, 1.0, 1.0, stream,
-                launchUs, chunkUs, 3, 0.9, curve, groupedFromActive(c, Math.max(1, c.threads() / mesh)));
+                launchUs, chunkUs, 3, 0.9, curve, groupedFromActive(c, deviceThreads), groupedDtype(c),
+                groupedFromActive(org.jmoe.model.ExpertKernels.DEFAULT_CROSSOVER, deviceThreads), workers ? hubLink(c) : null);
+    }
+
+    /**
+     * The coordinator's link to worker JVMs on this machine ({@code local-cpu:workers=D}): the calibration's
+     * {@code transport.grpc_workers} probe (worker JVMs fed by one process, the engine's encoding and copies
+     * included, the workers computing beside the transfers), else the in-process gRPC loopback's figures, which leave
+     * all of that out.
+     */
+    static Link hubLink(Calibration c) {
+        Calibration.Link w = c.transports().get("grpc_workers");
+        if (w == null) w = c.transport("grpc");
+        return new Link(w.latencyUs(), w.bandwidthGbs());
+    }
+
+    /**
+     * The weight format the calibrated crossover was measured on, as the simulator names it (null: the file does not
+     * say, and the crossover applies to every format, as in the engine); a format the simulator does not have
+     * keeps its engine name, so that no simulated format matches it.
+     */
+    static String groupedDtype(Calibration c) {
+        org.jmoe.tensor.DType d = c.expertKernelsDtype();
+        if (d == null) return null;
+        return switch (d) {
+            case F32 -> SimDtype.F32.label();
+            case F16 -> SimDtype.FP16.label();
+            case BF16 -> SimDtype.BF16.label();
+            case Q8_0 -> SimDtype.Q8_0.label();
+            case Q4_0 -> SimDtype.Q4_0.label();
+            default -> d.name();
+        };
     }
 
     /**
@@ -157,7 +192,11 @@ public final class HardwareProfiles {
      * calibrated crossover (active experts per thread) times the threads; a device of one thread never groups.
      */
     static double groupedFromActive(Calibration c, int threads) {
-        return threads <= 1 ? Double.POSITIVE_INFINITY : c.groupedMinActivePerThread() * threads;
+        return groupedFromActive(c.groupedMinActivePerThread(), threads);
+    }
+
+    private static double groupedFromActive(double perThread, int threads) {
+        return threads <= 1 ? Double.POSITIVE_INFINITY : perThread * threads;
     }
 
     /**

@@ -62,11 +62,12 @@ public final class Roofline {
      * ({@code 2·ffn} wide) then down, of width {@code ffn} on this device. The faster of two kernels, as EPS-MoE
      * switches them by load: dense (per expert, full efficiency, one launch per GEMM) or grouped (one launch per
      * projection over every active expert, {@value #GROUPED_EFFICIENCY} of the efficiency). A profile of the engine
-     * itself ({@link Hardware#groupedFromActive()} > 0) follows the engine's rule instead, its dense kernel running
+     * itself ({@link Hardware#groupedFromActive(SimDtype)} > 0) follows the engine's rule for the experts' format instead, its dense kernel running
      * gate, up and down as three products.
      */
     public double experts(long[] rows, double hidden, double ffn) {
-        boolean engine = hw.groupedFromActive() > 0;
+        double groupedFrom = hw.groupedFromActive(weights);
+        boolean engine = groupedFrom > 0;
         double dense = 0, gFlops = 0, gBytes = 0, act = 0;
         int active = 0;
         for (long r : rows) {
@@ -79,7 +80,7 @@ public final class Roofline {
         }
         if (active == 0) return 0;
         double grouped = Math.max(gFlops / (flops * GROUPED_EFFICIENCY) / rowEfficiency(rowsPerActive(rows)), gBytes) + 2 * overhead;
-        double kernel = !engine ? Math.min(dense, grouped) : active >= hw.groupedFromActive() ? grouped : dense;
+        double kernel = !engine ? Math.min(dense, grouped) : active >= groupedFrom ? grouped : dense;
         return kernel + memory(act, 1);
     }
 

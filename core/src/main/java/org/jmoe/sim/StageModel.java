@@ -251,6 +251,11 @@ final class StageModel {
     /** One chunk's dispatch (or combine) on the busiest device: what it sends, or what the hottest rank receives. */
     private double exchange(LayerLoad load, int chunks, int[] replica, long maxRankRows, double elemBytes) {
         double row = m.hidden() * elemBytes;
+        if (hw.hub() != null) {
+            // worker processes fed by one coordinator: every row goes out (and comes back) through it, one device's
+            // message after another
+            return hw.hub().seconds((double) load.rows() / chunks * plan.experts().tp() * row, replica.length);
+        }
         double sendRows = (double) load.rows() / replica.length / chunks * plan.experts().tp();
         double recvRows = (double) maxRankRows / chunks;
         double[] bytes = new double[Level.values().length];

@@ -47,7 +47,12 @@ class ProfilesTest {
         Hardware w2 = HardwareProfiles.load("local-cpu:workers=2");
         assertThat(w2.diesPerCard()).isEqualTo(2);
         assertThat(w2.level(0, 1)).isEqualTo(Level.GROUP);
-        assertThat(HardwareProfiles.localCpu(c, 2, true).link(Level.GROUP).latencyUs()).isEqualTo(c.transport("grpc").latencyUs());
+        // their rows go through the coordinator: the hub link (without a grpc_workers probe, the loopback's figures)
+        Hardware w2c = HardwareProfiles.localCpu(c, 2, true);
+        assertThat(w2c.hub().latencyUs()).isEqualTo(c.transport("grpc").latencyUs());
+        assertThat(w2c.hub().bandwidthGbs()).isEqualTo(c.transport("grpc").bandwidthGbs());
+        assertThat(w2c.link(Level.GROUP).latencyUs()).isEqualTo(c.transport("local").latencyUs());
+        assertThat(m2.hub()).isNull();
         assertThatThrownBy(() -> HardwareProfiles.load("local-cpu:workers=0")).isInstanceOf(JmoeException.class).hasMessageContaining("workers must be");
     }
 
@@ -116,6 +121,56 @@ class ProfilesTest {
         assertThat(old.flops(SimDtype.Q8_0)).isCloseTo(0.3 * 55e9, within(1.0));
         assertThat(old.weightBytesPerS(SimDtype.Q8_0)).isCloseTo(8e9, within(1.0));
         assertThat(old.kernelOverheadUs()).isEqualTo(5.0);
+    }
+
+    @Test
+    void theCalibratedCrossoverAppliesOnlyToTheFormatItWasMeasuredOn() throws Exception {
+        // the engine (ExpertKernels.crossoverFor): the calibrated crossover for experts of the sweep's format, the
+        // default 2.0 per thread for every other format; one thread per device never groups
+        Calibration c = calibration(",\"expert_kernels\":{\"grouped_min_active_per_thread\":13,\"dtype\":\"F32\"}");
+        Hardware h = HardwareProfiles.localCpu(c, 1);
+        assertThat(h.groupedFromActive(SimDtype.F32)).isEqualTo(26.0);
+        assertThat(h.groupedFromActive(SimDtype.Q4_0)).isEqualTo(org.jmoe.model.ExpertKernels.DEFAULT_CROSSOVER * 2);
+        assertThat(h.groupedFromActive(SimDtype.Q8_0)).isEqualTo(org.jmoe.model.ExpertKernels.DEFAULT_CROSSOVER * 2);
+        assertThat(HardwareProfiles.localCpu(c, 2).groupedFromActive(SimDtype.Q4_0)).isInfinite();
+        // and the cost follows it: 8 active experts of one row run grouped in Q4_0 (8 >= 4), dense in F32 (8 < 26)
+        long[] rows = {1, 1, 1, 1, 1, 1, 1, 1};
+        Hardware denseOnly = new Hardware(h.name(), "", h.peakTflops(), h.memoryBandwidthGbs(), h.memoryGb(), 1, 1, 1, h.links(), 1, 1,
+                h.weightStreamGbs(), h.kernelOverheadUs(), h.epsChunkOverheadUs(), 3, 0.9, h.rowEfficiency(), Double.POSITIVE_INFINITY);
+        Hardware groupedAlways = new Hardware(h.name(), "", h.peakTflops(), h.memoryBandwidthGbs(), h.memoryGb(), 1, 1, 1, h.links(), 1, 1,
+                h.weightStreamGbs(), h.kernelOverheadUs(), h.epsChunkOverheadUs(), 3, 0.9, h.rowEfficiency(), 1e-9);
+        assertThat(new Roofline(h, SimDtype.F32).experts(rows, 1024, 512)).isEqualTo(new Roofline(denseOnly, SimDtype.F32).experts(rows, 1024, 512));
+        assertThat(new Roofline(h, SimDtype.Q4_0).experts(rows, 1024, 512)).isEqualTo(new Roofline(groupedAlways, SimDtype.Q4_0).experts(rows, 1024, 512));
+        assertThat(new Roofline(groupedAlways, SimDtype.Q4_0).experts(rows, 1024, 512)).isNotEqualTo(new Roofline(denseOnly, SimDtype.Q4_0).experts(rows, 1024, 512));
+        // a file that does not name the sweep's format: the crossover for every format, as in the engine
+        Hardware any = HardwareProfiles.localCpu(calibration(",\"expert_kernels\":{\"grouped_min_active_per_thread\":13}"), 1);
+        assertThat(any.groupedFromActive(SimDtype.Q4_0)).isEqualTo(26.0);
+    }
+
+    @Test
+    void workerJvmsExchangeEveryRowThroughTheCoordinatorAtTheProbedFigures() throws Exception {
+        // the probe's pooled figures 600 us and 0.5 GB/s
+        Calibration c;
+        String t = "\"transport\":{\"local\":{\"latency_us\":5,\"bandwidth_gbs\":10},\"grpc\":{\"latency_us\":100,\"bandwidth_gbs\":1},"
+                + "\"grpc_workers\":{\"latency_us\":600,\"bandwidth_gbs\":0.5,\"points\":[{\"busy_ms\":10,\"latency_us\":600,\"bandwidth_gbs\":0.5},"
+                + "{\"busy_ms\":0,\"latency_us\":200,\"bandwidth_gbs\":1}]}}";
+        String json = "{\"format\":\"jmoe-calibration/1\",\"threads\":2,\"peak_gflops_f32\":200,\"gemm_gflops_f32\":100,"
+                + "\"memory_bandwidth_gbs\":20,\"matvec_gbs\":{\"F32\":20},\"expert_kernels\":{\"grouped_min_active_per_thread\":2}," + t
+                + ",\"eps_chunk_overhead_us\":3000}";
+        java.nio.file.Path f = java.nio.file.Files.createTempFile("jmoe-cal", ".json");
+        java.nio.file.Files.writeString(f, json);
+        try {
+            c = Calibration.read(f);
+        } finally {
+            java.nio.file.Files.delete(f);
+        }
+        Link hub = HardwareProfiles.localCpu(c, 2, true).hub();
+        assertThat(hub.latencyUs()).isEqualTo(600.0); // the probe's figures (its points are what they were pooled from)
+        assertThat(hub.bandwidthGbs()).isEqualTo(0.5);
+        // every row crosses, both workers' messages one after the other: a layer of 16 tokens x top-8 rows of 1024
+        // floats is 512 KiB out: 2 x 600 us + 524,288 B / 0.5 GB/s
+        assertThat(hub.seconds(524_288, 2)).isCloseTo(1200e-6 + 524_288 / 0.5e9, within(1e-12));
+        assertThat(HardwareProfiles.localCpu(c, 2, false).hub()).isNull();
     }
 
     @Test
