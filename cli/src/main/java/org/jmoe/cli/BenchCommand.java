@@ -120,6 +120,8 @@ final class BenchCommand implements Runnable {
                 o.put("intra_node_bytes", ro.backend.bytes().intraNodeBytes());
                 o.put("inter_node_bytes", ro.backend.bytes().interNodeBytes());
             }
+            o.put("attention_ms", st.attentionNanos() / 1e6);
+            o.put("attention_core_ms", st.attentionCoreNanos() / 1e6);
             if (c.experts > 0) {
                 o.put("route_ms", st.routeNanos() / 1e6);
                 o.put("experts_ms", st.expertNanos() / 1e6);

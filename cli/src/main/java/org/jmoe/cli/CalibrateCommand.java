@@ -147,6 +147,8 @@ final class CalibrateCommand implements Runnable {
                 mm.put("ms", round(mmv.ms()));
                 mm.put("bytes", mmv.bytes());
                 mm.put("products", mmv.products());
+                step("attention blocks of a prefill");
+                attentionProbe(m, o.putObject("attention_probe"));
             } else {
                 hidden = quick ? 512 : 1024;
                 ffn = quick ? 256 : 512;
@@ -216,6 +218,47 @@ final class CalibrateCommand implements Runnable {
             return;
         }
         print(o, file);
+    }
+
+    /** Tokens of the attention probe's prefill (the benchmarks' pp128). */
+    static final int ATTENTION_PROBE_TOKENS = 128;
+
+    /**
+     * Times the model's attention blocks inside a real prefill of {@link #ATTENTION_PROBE_TOKENS} random tokens (fewer
+     * where the model's context is shorter) from
+     * an empty cache (two warm-ups, the best of three), with the forward pass's own stage clocks: the block (norm,
+     * Q/K/V and output projections, q/k norm, RoPE, residual) and the core (scores, softmax, weighted values), as
+     * rates of their FLOPs, which the simulator's local profile uses for attention in prefill.
+     */
+    static void attentionProbe(Model m, ObjectNode out) {
+        ModelConfig c = m.config();
+        int T = Math.min(ATTENTION_PROBE_TOKENS, Math.max(2, c.contextLength - 1));
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(4321);
+        int[] tokens = new int[T];
+        for (int i = 0; i < T; i++) tokens[i] = rnd.nextInt(c.vocab);
+        org.jmoe.model.Forward f = new org.jmoe.model.Forward(m, T + 1);
+        float[] logits = new float[c.vocab];
+        double bestBlock = Double.MAX_VALUE, bestCore = Double.MAX_VALUE;
+        for (int rep = 0; rep < 5; rep++) {
+            f.reset();
+            f.resetStageTimes();
+            f.eval(tokens, logits, false);
+            org.jmoe.model.Forward.StageTimes st = f.stageTimes();
+            if (rep >= 2 && st.attentionNanos() < bestBlock * 1e6) {
+                bestBlock = st.attentionNanos() / 1e6;
+                bestCore = st.attentionCoreNanos() / 1e6;
+            }
+        }
+        int layers = c.layers;
+        double projFlops = layers * (2.0 * T * c.hidden * (c.qDim() + 2.0 * c.kvDim()) + 2.0 * T * c.qDim() * c.hidden);
+        double coreFlops = layers * 4.0 * c.heads * c.headDim * (T * (T + 1) / 2.0);
+        out.put("source", "a prefill of " + T + " tokens");
+        out.put("tokens", T);
+        out.put("layers", layers);
+        out.put("block_ms", round(bestBlock));
+        out.put("core_ms", round(bestCore));
+        out.put("projection_gflops", round(projFlops / Math.max(1e-9, (bestBlock - bestCore) * 1e-3) / 1e9));
+        out.put("core_gflops", round(coreFlops / Math.max(1e-9, bestCore * 1e-3) / 1e9));
     }
 
     /** {@code types} with {@code first} moved to the front (when it is one of them). */

@@ -37,6 +37,17 @@ class CalibrateCliTest {
             assertThat(mm.path("bytes").asLong()).isEqualTo(bytes);
             assertThat(mm.path("dtype").asText()).isEqualTo(m.layer(firstMoe(c)).expGate[0].type().name());
             assertThat(mm.path("gbs").asDouble()).isCloseTo(bytes / (mm.path("ms").asDouble() * 1e6), org.assertj.core.api.Assertions.withinPercentage(2));
+            // the attention probe: a prefill's attention blocks, the core inside them, as rates of their FLOPs
+            JsonNode ap = new ObjectMapper().readTree(f.toFile()).path("attention_probe");
+            int T = ap.path("tokens").asInt();
+            assertThat(T).isBetween(2, 128);
+            assertThat(ap.path("layers").asInt()).isEqualTo(c.layers);
+            double block = ap.path("block_ms").asDouble(), core = ap.path("core_ms").asDouble();
+            assertThat(core).isPositive().isLessThan(block);
+            double coreFlops = c.layers * 4.0 * c.heads * c.headDim * (T * (T + 1) / 2.0);
+            double projFlops = c.layers * (2.0 * T * c.hidden * (c.qDim() + 2.0 * c.kvDim()) + 2.0 * T * c.qDim() * c.hidden);
+            assertThat(ap.path("core_gflops").asDouble()).isCloseTo(coreFlops / (core * 1e6), org.assertj.core.api.Assertions.withinPercentage(1));
+            assertThat(ap.path("projection_gflops").asDouble()).isCloseTo(projFlops / ((block - core) * 1e6), org.assertj.core.api.Assertions.withinPercentage(1));
         }
     }
 

@@ -42,18 +42,23 @@ public final class Forward {
     private float[] scores = new float[0];
 
     /** Accumulated wall time of the MoE stages since {@link #resetStageTimes()}. */
-    public record StageTimes(long routeNanos, long expertNanos, long moeNanos) { }
+    /**
+     * {@code attentionNanos}: each layer's attention block (norm, Q/K/V, q/k norm and RoPE, the attention core, the
+     * output projection and the residual add); {@code attentionCoreNanos}: the core alone (scores, softmax, the
+     * weighted sum of values).
+     */
+    public record StageTimes(long routeNanos, long expertNanos, long moeNanos, long attentionNanos, long attentionCoreNanos) { }
 
-    private long routeNanos, expertNanos, moeNanos;
+    private long routeNanos, expertNanos, moeNanos, attentionNanos, attentionCoreNanos;
     private long[] routeByLayer = new long[0];
 
     /** Route time per layer since {@link #resetStageTimes()}, nanoseconds. */
     public long[] routeNanosPerLayer() { return routeByLayer.clone(); }
 
-    public StageTimes stageTimes() { return new StageTimes(routeNanos, expertNanos, moeNanos); }
+    public StageTimes stageTimes() { return new StageTimes(routeNanos, expertNanos, moeNanos, attentionNanos, attentionCoreNanos); }
 
     public void resetStageTimes() {
-        routeNanos = expertNanos = moeNanos = 0;
+        routeNanos = expertNanos = moeNanos = attentionNanos = attentionCoreNanos = 0;
         java.util.Arrays.fill(routeByLayer, 0);
     }
 
@@ -127,6 +132,7 @@ public final class Forward {
     private void layer(int l, int[] tokens, int T) {
         LayerWeights w = model.layer(l);
         int H = c.hidden, QD = c.qDim(), KD = c.kvDim();
+        long a0 = System.nanoTime();
         for (int t = 0; t < T; t++) Ops.rmsnorm(x, t * H, w.attnNorm, xb, t * H, H, c.rmsEps);
         q = grow(q, T * QD);
         k = grow(k, T * KD);
@@ -144,13 +150,16 @@ public final class Forward {
         System.arraycopy(k, 0, kCache[l], pos * KD, T * KD);
         System.arraycopy(v, 0, vCache[l], pos * KD, T * KD);
         att = grow(att, T * QD);
+        long c0 = System.nanoTime();
         attention(l, T);
+        attentionCoreNanos += System.nanoTime() - c0;
         tmp = grow(tmp, T * H);
         MatMul.mul(pool, w.wo, att, 0, QD, T, tmp, 0, H);
         for (int t = 0; t < T; t++) {
             if (w.bo != null) Ops.add(tmp, t * H, w.bo, H);
             Ops.addScaled(x, t * H, tmp, t * H, H, c.residualScale);
         }
+        attentionNanos += System.nanoTime() - a0;
         for (int t = 0; t < T; t++) Ops.rmsnorm(x, t * H, w.ffnNorm, xb, t * H, H, c.rmsEps);
         if (c.isMoeLayer(l)) moe(l, w, tokens, T);
         else dense(w, T);

@@ -39,13 +39,29 @@ import java.util.TreeMap;
  *                          through which every expert row goes out and comes back, all devices' rows one after
  *                          another (latency per device and message, bandwidth of the coordinator's side); null =
  *                          the devices exchange rows with each other over {@code links}
+ * @param attention         measured rates of an engine's attention blocks in prefill, per device (the local profile has
+ *                          them from the calibration's attention probe); null = attention as GEMMs and activations
  */
 public record Hardware(String name, String description, Map<String, Double> peakTflops, double memoryBandwidthGbs,
                        double memoryGb, int diesPerCard, int cardsPerNode, int groupCards, Map<Level, Link> links,
                        double computeEfficiency, double memoryEfficiency, Map<String, Double> weightStreamGbs,
                        double kernelOverheadUs, double epsChunkOverheadUs, int mmaTileRows, double usableMemoryFraction,
                        java.util.List<double[]> rowEfficiency, double groupedFromActive, String groupedDtype,
-                       double groupedOtherFromActive, Link hub) {
+                       double groupedOtherFromActive, Link hub, AttentionRates attention) {
+
+    /**
+     * An engine's attention blocks in prefill: the projections with what surrounds them (norm, q/k norm, RoPE, the
+     * residual add) at {@code projectionGflops} of the projections' FLOPs, the core (scores, softmax, weighted values)
+     * at {@code coreGflops} of its FLOPs.
+     */
+    public record AttentionRates(double projectionGflops, double coreGflops) {
+        public AttentionRates {
+            if (!(projectionGflops > 0) || !(coreGflops > 0)) throw new IllegalArgumentException("attention rates must be > 0");
+        }
+
+        /** Each of {@code devices} devices' share of these rates. */
+        public AttentionRates per(int devices) { return new AttentionRates(projectionGflops / devices, coreGflops / devices); }
+    }
 
     /** A profile without the engine's per-format crossover and without a coordinator hub. */
     public Hardware(String name, String description, Map<String, Double> peakTflops, double memoryBandwidthGbs,
@@ -55,7 +71,7 @@ public record Hardware(String name, String description, Map<String, Double> peak
                     java.util.List<double[]> rowEfficiency, double groupedFromActive) {
         this(name, description, peakTflops, memoryBandwidthGbs, memoryGb, diesPerCard, cardsPerNode, groupCards, links, computeEfficiency,
                 memoryEfficiency, weightStreamGbs, kernelOverheadUs, epsChunkOverheadUs, mmaTileRows, usableMemoryFraction, rowEfficiency,
-                groupedFromActive, null, groupedFromActive, null);
+                groupedFromActive, null, groupedFromActive, null, null);
     }
 
     public Hardware {
@@ -134,7 +150,7 @@ public record Hardware(String name, String description, Map<String, Double> peak
     public Hardware withRowEfficiency(java.util.List<double[]> curve) {
         return new Hardware(name, description, peakTflops, memoryBandwidthGbs, memoryGb, diesPerCard, cardsPerNode, groupCards, links,
                 computeEfficiency, memoryEfficiency, weightStreamGbs, kernelOverheadUs, epsChunkOverheadUs, mmaTileRows, usableMemoryFraction, curve,
-                groupedFromActive, groupedDtype, groupedOtherFromActive, hub);
+                groupedFromActive, groupedDtype, groupedOtherFromActive, hub, attention);
     }
 
     /** Bytes of device memory a deployment may use. */

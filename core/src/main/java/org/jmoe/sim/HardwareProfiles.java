@@ -147,14 +147,25 @@ public final class HardwareProfiles {
         Hardware whole = new Hardware(name, "this machine (" + c.threads() + " threads, " + (c.measured() ? "calibrated" : "calibration defaults") + ")",
                 wholePeak, c.memoryBandwidthGbs(), physicalMemoryGb(), 1, 1, 1, links, 1.0, 1.0,
                 wholeStream, launchUs, c.epsChunkOverheadUs(), 3, 0.9, List.of(), groupedFromActive(c, c.threads()), groupedDtype(c),
-                groupedFromActive(org.jmoe.model.ExpertKernels.DEFAULT_CROSSOVER, c.threads()), null);
+                groupedFromActive(org.jmoe.model.ExpertKernels.DEFAULT_CROSSOVER, c.threads()), null, null);
         List<double[]> curve = rowEfficiency(whole, c.raw().path("expert_kernels"));
         double chunkUs = epsChunkOverheadUs(whole.withRowEfficiency(curve), c);
         int deviceThreads = Math.max(1, c.threads() / mesh);
         return new Hardware(name, whole.description() + (workers ? ", " + mesh + " worker JVMs over gRPC" : mesh > 1 ? ", cut into " + mesh + " devices" : ""), peak,
                 c.memoryBandwidthGbs() / mesh, physicalMemoryGb() / mesh, mesh, 1, 1, links, 1.0, 1.0, stream,
                 launchUs, chunkUs, 3, 0.9, curve, groupedFromActive(c, deviceThreads), groupedDtype(c),
-                groupedFromActive(org.jmoe.model.ExpertKernels.DEFAULT_CROSSOVER, deviceThreads), workers ? hubLink(c) : null);
+                groupedFromActive(org.jmoe.model.ExpertKernels.DEFAULT_CROSSOVER, deviceThreads), workers ? hubLink(c) : null,
+                attentionRates(c) == null ? null : attentionRates(c).per(mesh));
+    }
+
+    /**
+     * The engine's attention blocks in prefill as the calibration's attention probe timed them inside a prefill of the
+     * calibrated model ({@code attention_probe}); null without the probe.
+     */
+    static Hardware.AttentionRates attentionRates(Calibration c) {
+        JsonNode a = c.raw().path("attention_probe");
+        double proj = a.path("projection_gflops").asDouble(0), core = a.path("core_gflops").asDouble(0);
+        return proj > 0 && core > 0 ? new Hardware.AttentionRates(proj, core) : null;
     }
 
     /**

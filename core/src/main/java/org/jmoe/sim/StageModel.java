@@ -117,6 +117,16 @@ final class StageModel {
             bytes = T * (2.0 * m.qDim() / tp + 2 * m.kvElementsPerToken() * kvShare) * roof.actBytes() + T * m.kvElementsPerToken() * kvShare * kvBytes;
         }
         double core = roof.activations(flops, bytes);
+        Hardware.AttentionRates measured = hw.attention();
+        if (measured != null && mla == null && !w.decode()) {
+            // an engine whose attention blocks the calibration timed in a prefill: its projections (with the norm,
+            // RoPE and residual around them) and its core at their measured rates, in place of GEMM tiles and the
+            // activation roofline
+            double kvPerRank = Math.ceil((double) m.kvHeads() / tp) * m.headDim();
+            double projFlops = 2 * T * m.hidden() * ((double) m.qDim() / tp + 2 * kvPerRank) + 2 * T * ((double) m.qDim() / tp) * m.hidden();
+            proj = projFlops / (measured.projectionGflops() * 1e9);
+            core = flops / (measured.coreGflops() * 1e9);
+        }
         double norms = roof.memory(T * m.hidden() * roof.actBytes() * 10, 5);
         double comm = tp > 1 ? Collectives.allReduce(hw, attn.tpGroup(s, 0, 0), T * m.hidden() * roof.actBytes()) : 0;
         b.add("attention", (proj + core) * cx(w));

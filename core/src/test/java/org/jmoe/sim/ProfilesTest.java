@@ -83,6 +83,31 @@ class ProfilesTest {
         assertThat(r.gemm(1, 512, 1024)).isCloseTo(5e-6 + 512.0 * 1024 * 4 / 20e9 + 1536.0 * 4 / 25e9, within(1e-12));
     }
 
+    @Test
+    void theAttentionProbeSetsPrefillAttention() throws Exception {
+        String kernels = ",\"expert_kernels\":{\"grouped_min_active_per_thread\":2}";
+        Calibration c = calibration(kernels + ",\"attention_probe\":{\"tokens\":128,\"projection_gflops\":50,\"core_gflops\":5}");
+        Hardware h = HardwareProfiles.localCpu(c, 1);
+        assertThat(h.attention()).isEqualTo(new Hardware.AttentionRates(50, 5));
+        // each device of a cut machine has its share, as of every other rate
+        assertThat(HardwareProfiles.localCpu(c, 2).attention()).isEqualTo(new Hardware.AttentionRates(25, 2.5));
+        assertThat(HardwareProfiles.localCpu(calibration(kernels), 1).attention()).isNull();
+        // prefill of 128 tokens, one sequence: per layer the projections 2·T·H·(qDim + 2·kvDim) + 2·T·qDim·H FLOPs at
+        // 50 GFLOP/s, the core T(T+1)/2 pairs of 4·heads·headDim FLOPs at 5 GFLOP/s
+        ModelProfile m = ModelProfiles.load("olmoe");
+        double T = 128, H = m.hidden(), q = (double) m.heads() * m.headDim(), kv = (double) m.kvHeads() * m.headDim();
+        double want = m.layers() * ((2 * T * H * (q + 2 * kv) + 2 * T * q * H) / 50e9 + T * (T + 1) / 2 * 4 * m.heads() * m.headDim() / 5e9) * 1e3;
+        SimRequest r = new SimRequest(m, h, 1, SimRequest.Phase.PREFILL, 1, 128, Plan.defaultFor(1, m), org.jmoe.moe.RouterSpec.parse("native", "t"),
+                SimRequest.Schedule.SERIAL, 0, SimDtype.F32, SimDtype.F32, Popularity.parse("uniform"), null, 1);
+        assertThat(Simulator.run(r).breakdownMs().get("attention")).isCloseTo(want, within(want * 1e-9));
+        // decode keeps the GEMM and activation model
+        SimRequest d = new SimRequest(m, h, 1, SimRequest.Phase.DECODE, 1, 128, Plan.defaultFor(1, m), org.jmoe.moe.RouterSpec.parse("native", "t"),
+                SimRequest.Schedule.SERIAL, 0, SimDtype.F32, SimDtype.F32, Popularity.parse("uniform"), null, 1);
+        SimRequest d0 = new SimRequest(m, HardwareProfiles.localCpu(calibration(kernels), 1), 1, SimRequest.Phase.DECODE, 1, 128, Plan.defaultFor(1, m),
+                org.jmoe.moe.RouterSpec.parse("native", "t"), SimRequest.Schedule.SERIAL, 0, SimDtype.F32, SimDtype.F32, Popularity.parse("uniform"), null, 1);
+        assertThat(Simulator.run(d).breakdownMs().get("attention")).isEqualTo(Simulator.run(d0).breakdownMs().get("attention"));
+    }
+
     /** A calibration file with the given fields over a base of round figures, read back as {@code jmoe calibrate} writes it. */
     static Calibration calibration(String extra) throws Exception {
         String json = "{\"format\":\"jmoe-calibration/1\",\"threads\":2,\"peak_gflops_f32\":200,\"gemm_gflops_f32\":100,"
