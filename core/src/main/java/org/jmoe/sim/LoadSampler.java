@@ -15,8 +15,10 @@ import java.util.SplittableRandom;
  * total (for MoGE and balanced Ada-K: each group's total) equals what the rule fixes exactly. Capacity then clips
  * each expert; LocMoE moves overflow to experts with room on the same node, the rest is dropped.
  *
- * <p>Replay: each expert gets T times its share of the trace layer's rows, no noise (layer l replays trace layer
- * l mod the trace's layer count).
+ * <p>Replay: each expert gets T times its share of the trace layer's rows, no noise, apportioned so that the rows add
+ * up to T times the trace's mean k (layer l replays trace layer l mod the trace's layer count). A batch with fewer
+ * rows than the layer has experts (a decode step) would round every share to nothing: its tokens are drawn one by
+ * one instead, each taking the trace's mean k distinct experts with probabilities in proportion to their shares.
  */
 public final class LoadSampler {
     static final int EXACT = 4096;
@@ -156,10 +158,33 @@ public final class LoadSampler {
         double[] level = new double[Level.values().length];
         double total = 0;
         for (int e = 0; e < experts; e++) {
-            rows[e] = Math.round(tokens * share[e]);
             total += share[e];
             int[] to = expertDevices[e];
             for (int h : homes) for (int d : to) level[hw.level(h, d).ordinal()] += share[e] / homes.length / to.length;
+        }
+        if (tokens * total < experts) {
+            int k = (int) Math.max(1, Math.min(experts, Math.round(total)));
+            SplittableRandom r = new SplittableRandom(mix(seed, layer, tokens) ^ 0x5eed7ace);
+            double[] u = new double[experts];
+            int[] order = new int[experts];
+            for (long t = 0; t < tokens; t++) {
+                // Gumbel top-k over log shares: k distinct experts, each drawn in proportion to its share
+                for (int e = 0; e < experts; e++) {
+                    u[e] = share[e] > 0 ? Math.log(share[e]) - Math.log(-Math.log(1 - r.nextDouble())) : Double.NEGATIVE_INFINITY;
+                    order[e] = e;
+                }
+                for (int i = 0; i < k; i++) {
+                    int best = i;
+                    for (int j = i + 1; j < experts; j++) if (u[order[j]] > u[order[best]]) best = j;
+                    int tmp = order[i]; order[i] = order[best]; order[best] = tmp;
+                    if (u[order[i]] == Double.NEGATIVE_INFINITY) break;
+                    rows[order[i]]++;
+                }
+            }
+        } else {
+            double[] expected = new double[experts];
+            for (int e = 0; e < experts; e++) expected[e] = tokens * share[e];
+            apportion(expected, 0, experts, Math.round(tokens * total), rows);
         }
         for (int l = 0; l < level.length; l++) level[l] = total == 0 ? 0 : level[l] / total;
         return new LayerLoad(tokens, rows, trace.dropped(layer, tokens), total, level);
