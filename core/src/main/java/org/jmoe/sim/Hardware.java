@@ -130,6 +130,19 @@ public record Hardware(String name, String description, Map<String, Double> peak
         return w != null ? w * 1e9 : memoryBytesPerS();
     }
 
+    /** The key under which {@link #weightStreamGbs} holds a format's streaming rate inside the grouped expert kernel. */
+    public static String groupedStreamKey(SimDtype dtype) { return dtype.label() + "@grouped"; }
+
+    /**
+     * Bytes per second of weights of {@code dtype} streamed by the engine's grouped expert kernel (each thread running
+     * its experts' products one after another, with their per-product costs); {@link #weightBytesPerS} where the
+     * profile has no separate figure.
+     */
+    public double groupedWeightBytesPerS(SimDtype dtype) {
+        Double w = weightStreamGbs.get(groupedStreamKey(dtype));
+        return w != null ? w * 1e9 : weightBytesPerS(dtype);
+    }
+
     /** The measured efficiency of a GEMM over {@code rows} rows (log-linear between the measured points, flat outside). */
     public double efficiency(double rows) {
         if (rowEfficiency.isEmpty() || rows <= 0) return 1;

@@ -134,6 +134,12 @@ public final class HardwareProfiles {
         Map<String, Double> wholeStream = new TreeMap<>(Map.of("f32", weightStreamGbs(c, "F32", launchUs), "bf16", weightStreamGbs(c, "BF16", launchUs),
                 "fp16", weightStreamGbs(c, "F16", launchUs), "w8a8", weightStreamGbs(c, "Q8_0", launchUs), "q8_0", weightStreamGbs(c, "Q8_0", launchUs),
                 "q4_0", weightStreamGbs(c, "Q4_0", launchUs)));
+        // the grouped expert kernel streams the calibrated model's format at the model pass's own rate, per-product
+        // costs included: its threads run their experts' products one after another, with no pool hand-off to net
+        // out (the net rate above serves the dense kernel, which pays a hand-off per product)
+        JsonNode mm = c.raw().path("matvec_model");
+        SimDtype passFormat = simDtypeOf(mm.path("dtype").asText(""));
+        if (passFormat != null && mm.path("gbs").asDouble(0) > 0) wholeStream.put(Hardware.groupedStreamKey(passFormat), mm.path("gbs").asDouble());
         Map<String, Double> stream = new TreeMap<>();
         wholeStream.forEach((k, v) -> stream.put(k, v / mesh));
         Calibration.Link g = c.transport("grpc"), l = c.transport("local");
@@ -185,6 +191,18 @@ public final class HardwareProfiles {
      * say, and the crossover applies to every format, as in the engine); a format the simulator does not have
      * keeps its engine name, so that no simulated format matches it.
      */
+    /** The simulator's format for an engine weight format's name (F32, F16, BF16, Q8_0, Q4_0); null for others. */
+    static SimDtype simDtypeOf(String dtype) {
+        return switch (dtype) {
+            case "F32" -> SimDtype.F32;
+            case "F16" -> SimDtype.FP16;
+            case "BF16" -> SimDtype.BF16;
+            case "Q8_0" -> SimDtype.Q8_0;
+            case "Q4_0" -> SimDtype.Q4_0;
+            default -> null;
+        };
+    }
+
     static String groupedDtype(Calibration c) {
         org.jmoe.tensor.DType d = c.expertKernelsDtype();
         if (d == null) return null;

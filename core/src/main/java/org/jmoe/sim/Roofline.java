@@ -13,7 +13,7 @@ public final class Roofline {
     private final Hardware hw;
     private final SimDtype weights;
     private final SimDtype act;
-    private final double flops, actFlops, weightBw, memBw, overhead;
+    private final double flops, actFlops, weightBw, groupedWeightBw, memBw, overhead;
 
     public Roofline(Hardware hw, SimDtype weights) {
         this.hw = hw;
@@ -22,6 +22,7 @@ public final class Roofline {
         this.flops = hw.flops(weights);
         this.actFlops = hw.flops(act);
         this.weightBw = hw.weightBytesPerS(weights);
+        this.groupedWeightBw = hw.groupedWeightBytesPerS(weights);
         this.memBw = hw.memoryBytesPerS();
         this.overhead = hw.kernelOverheadUs() * 1e-6;
     }
@@ -75,7 +76,7 @@ public final class Roofline {
             active++;
             dense += engine ? 2 * gemm(r, ffn, hidden) + gemm(r, hidden, ffn) : gemm(r, 2 * ffn, hidden) + gemm(r, hidden, ffn);
             gFlops += 2 * tiled(r) * 3 * ffn * hidden;
-            gBytes += 3 * ffn * hidden * weights.bytes() / weightBw + (r * hidden * 2 + r * 3 * ffn) * actBytes() / memBw;
+            gBytes += 3 * ffn * hidden * weights.bytes() / groupedWeightBw + (r * hidden * 2 + r * 3 * ffn) * actBytes() / memBw;
             act += r * 3 * ffn * actBytes();
         }
         if (active == 0) return 0;

@@ -84,6 +84,25 @@ class ProfilesTest {
     }
 
     @Test
+    void theGroupedKernelStreamsTheModelPassFormatAtThePassRate() throws Exception {
+        // the pass: 1 GB in 100 ms over 1000 products = 10 GB/s gross; with 5 us per product (the F32 hand-off) the
+        // dense kernel's net rate is 1 GB / (0.1 - 0.005) s
+        Calibration c = calibration(",\"expert_kernels\":{\"grouped_min_active_per_thread\":2},\"matvec_call_us\":{\"F32\":5},"
+                + "\"matvec_model\":{\"dtype\":\"F32\",\"gbs\":10,\"ms\":100,\"bytes\":1e9,\"products\":1000}");
+        Hardware h = HardwareProfiles.localCpu(c, 1);
+        assertThat(h.weightBytesPerS(SimDtype.F32)).isCloseTo(1e9 / 0.095, within(1.0));
+        assertThat(h.groupedWeightBytesPerS(SimDtype.F32)).isCloseTo(10e9, within(1.0));
+        // another format keeps one rate for both kernels; a cut machine's devices have their share
+        assertThat(h.groupedWeightBytesPerS(SimDtype.Q8_0)).isEqualTo(h.weightBytesPerS(SimDtype.Q8_0));
+        assertThat(HardwareProfiles.localCpu(c, 2).groupedWeightBytesPerS(SimDtype.F32)).isCloseTo(5e9, within(1.0));
+        // 8 experts of one row each, grouped (8 >= 2 per thread x 2 threads): their 3 x 512 x 1024 F32 weights at 10 GB/s
+        long[] rows = new long[64];
+        for (int e = 0; e < 8; e++) rows[e] = 1;
+        double weights = 8 * 3 * 512.0 * 1024 * 4 / 10e9;
+        assertThat(new Roofline(h, SimDtype.F32).experts(rows, 1024, 512)).isGreaterThan(weights).isLessThan(weights * 1.1);
+    }
+
+    @Test
     void theAttentionProbeSetsPrefillAttention() throws Exception {
         String kernels = ",\"expert_kernels\":{\"grouped_min_active_per_thread\":2}";
         Calibration c = calibration(kernels + ",\"attention_probe\":{\"tokens\":128,\"projection_gflops\":50,\"core_gflops\":5}");
