@@ -157,11 +157,12 @@ public final class HardwareProfiles {
         List<double[]> curve = rowEfficiency(whole, c.raw().path("expert_kernels"));
         double chunkUs = epsChunkOverheadUs(whole.withRowEfficiency(curve), c);
         int deviceThreads = Math.max(1, c.threads() / mesh);
+        Hardware.AttentionRates attention = attentionRates(c);
         return new Hardware(name, whole.description() + (workers ? ", " + mesh + " worker JVMs over gRPC" : mesh > 1 ? ", cut into " + mesh + " devices" : ""), peak,
                 c.memoryBandwidthGbs() / mesh, physicalMemoryGb() / mesh, mesh, 1, 1, links, 1.0, 1.0, stream,
                 launchUs, chunkUs, 3, 0.9, curve, groupedFromActive(c, deviceThreads), groupedDtype(c),
                 groupedFromActive(org.jmoe.model.ExpertKernels.DEFAULT_CROSSOVER, deviceThreads), workers ? hubLink(c) : null,
-                attentionRates(c) == null ? null : attentionRates(c).per(mesh));
+                attention == null ? null : attention.per(mesh));
     }
 
     /**

@@ -67,16 +67,17 @@ final class F32Kernels {
                      float[] y, int yOff, int yStride, int r0, int r1, int n) {
         int tb = Math.max(3, L2_BLOCK_BYTES / (4 * Math.max(1, n)) / 3 * 3);
         int blocks = (T + tb - 1) / tb;
+        float[] acc = ACC.get().ensure(4 * L);
         for (int b = 0; b < blocks; b++) {
             // even split, so no block but a T = 1 product has a single token
             int t0 = (int) ((long) T * b / blocks), t1 = (int) ((long) T * (b + 1) / blocks);
             int r = r0;
             if (wa == null) {
-                for (; r + 3 <= r1; r += 3) tiles3(w, r * rowBytes, rowBytes, x, xOff, xStride, t0, t1, y, yOff + r, yStride, n);
+                for (; r + 3 <= r1; r += 3) tiles3(w, r * rowBytes, rowBytes, x, xOff, xStride, t0, t1, y, yOff + r, yStride, n, acc);
                 for (; r < r1; r++) tiles1(w, r * rowBytes, x, xOff, xStride, t0, t1, y, yOff + r, yStride, n);
             } else {
                 int rs = (int) (rowBytes / 4);
-                for (; r + 3 <= r1; r += 3) tiles3(wa, waOff + r * rs, rs, x, xOff, xStride, t0, t1, y, yOff + r, yStride, n);
+                for (; r + 3 <= r1; r += 3) tiles3(wa, waOff + r * rs, rs, x, xOff, xStride, t0, t1, y, yOff + r, yStride, n, acc);
                 for (; r < r1; r++) tiles1(wa, waOff + r * rs, x, xOff, xStride, t0, t1, y, yOff + r, yStride, n);
             }
         }
@@ -111,21 +112,28 @@ final class F32Kernels {
     }
 
     /**
+     * How many 3-token tiles lead a run of {@code m} tokens that 4-token tiles finish (m = 3a + 4b, a &lt;= 3), or -1
+     * where the 4-token tile does not apply (8 lanes, rows that are not whole vectors, m of 1, 2 or 5).
+     */
+    private static int leadingThrees(int m, int n) {
+        if (L != 16 || n % L != 0) return -1;
+        int threes = (4 - m % 4) % 4;
+        return m >= 3 * threes ? threes : -1;
+    }
+
+    /**
      * Three rows at byte {@code b0} x tokens [t0, t1): with 16 lanes and whole vectors, 4-token tiles and three or
      * fewer 3-token tiles where the count allows; else 3-token tiles, then 2-token tiles.
      */
     private static void tiles3(MemorySegment w, long b0, long rb, float[] x, int xOff, int xs, int t0, int t1,
-                               float[] y, int yo, int ys, int n) {
+                               float[] y, int yo, int ys, int n, float[] acc) {
         int m = t1 - t0;
-        if (L == 16 && n % L == 0) {
-            int threes = (4 - m % 4) % 4;
-            if (m >= 3 * threes) {
-                int t = t0;
-                for (int i = 0; i < threes; i++, t += 3) k3x3(w, b0, rb, x, xOff + t * xs, xs, y, yo + t * ys, ys, n);
-                float[] acc = ACC.get().ensure(4 * L);
-                for (; t < t1; t += 4) k3x4(w, b0, rb, x, xOff + t * xs, xs, y, yo + t * ys, ys, n, acc);
-                return;
-            }
+        int threes = leadingThrees(m, n);
+        if (threes >= 0) {
+            int t = t0;
+            for (int i = 0; i < threes; i++, t += 3) k3x3(w, b0, rb, x, xOff + t * xs, xs, y, yo + t * ys, ys, n);
+            for (; t < t1; t += 4) k3x4(w, b0, rb, x, xOff + t * xs, xs, y, yo + t * ys, ys, n, acc);
+            return;
         }
         int n3 = m % 3 == 1 && m >= 4 ? m / 3 - 1 : m / 3;
         int t = t0;
@@ -315,17 +323,14 @@ final class F32Kernels {
      * tiles and three or fewer 3-token tiles where the count allows; else 3-token tiles, then 2-token tiles.
      */
     private static void tiles3(float[] w, int b0, int rb, float[] x, int xOff, int xs, int t0, int t1,
-                               float[] y, int yo, int ys, int n) {
+                               float[] y, int yo, int ys, int n, float[] acc) {
         int m = t1 - t0;
-        if (L == 16 && n % L == 0) {
-            int threes = (4 - m % 4) % 4;
-            if (m >= 3 * threes) {
-                int t = t0;
-                for (int i = 0; i < threes; i++, t += 3) k3x3(w, b0, rb, x, xOff + t * xs, xs, y, yo + t * ys, ys, n);
-                float[] acc = ACC.get().ensure(4 * L);
-                for (; t < t1; t += 4) k3x4(w, b0, rb, x, xOff + t * xs, xs, y, yo + t * ys, ys, n, acc);
-                return;
-            }
+        int threes = leadingThrees(m, n);
+        if (threes >= 0) {
+            int t = t0;
+            for (int i = 0; i < threes; i++, t += 3) k3x3(w, b0, rb, x, xOff + t * xs, xs, y, yo + t * ys, ys, n);
+            for (; t < t1; t += 4) k3x4(w, b0, rb, x, xOff + t * xs, xs, y, yo + t * ys, ys, n, acc);
+            return;
         }
         int n3 = m % 3 == 1 && m >= 4 ? m / 3 - 1 : m / 3;
         int t = t0;
