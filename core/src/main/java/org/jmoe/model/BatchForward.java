@@ -176,7 +176,7 @@ public final class BatchForward {
         slotOut = Forward.grow(slotOut, plan.assignments() * H);
         experts.compute(l, w, plan, xb, slotOut, pool);
         tmp = Forward.grow(tmp, T * H);
-        LayerMath.combine(plan, slotOut, tmp, T, H);
+        LayerMath.combine(pool, plan, slotOut, tmp, T, H);
         if (w.shUp != null) {
             shOut = Forward.grow(shOut, T * H);
             swiglu(w.shGate, w.shUp, w.shDown, T, shOut);

@@ -231,7 +231,7 @@ public final class Forward {
         expertNanos += System.nanoTime() - t1;
         // Combine: per token, its slots in routing order, weighted.
         tmp = grow(tmp, T * H);
-        LayerMath.combine(plan, slotOut, tmp, T, H);
+        LayerMath.combine(pool, plan, slotOut, tmp, T, H);
         if (w.shUp != null) {
             shOut = grow(shOut, T * H);
             swiglu(w.shGate, w.shUp, w.shDown, xb, 0, T, shOut, 0);

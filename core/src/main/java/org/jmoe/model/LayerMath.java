@@ -56,11 +56,16 @@ final class LayerMath {
     }
 
     /** {@code out[t] = sum over t's slots in routing order of weight · slotOut[row]}, for T rows of width H. */
-    static void combine(RoutingPlan plan, float[] slotOut, float[] out, int T, int H) {
-        Arrays.fill(out, 0, T * H, 0f);
-        for (int t = 0; t < T; t++) {
-            for (int s = 0; s < plan.k(t); s++) Ops.addScaled(out, t * H, slotOut, plan.row(t, s) * H, H, plan.weight(t, s));
-        }
+    static void combine(Parallel pool, RoutingPlan plan, float[] slotOut, float[] out, int T, int H) {
+        // tokens in contiguous blocks over the pool; each token's slots summed in routing order whatever the split
+        int tasks = Math.min(T, pool.threads() * 4);
+        pool.forEach(tasks, (task, worker) -> {
+            int t0 = (int) ((long) T * task / tasks), t1 = (int) ((long) T * (task + 1) / tasks);
+            Arrays.fill(out, t0 * H, t1 * H, 0f);
+            for (int t = t0; t < t1; t++) {
+                for (int s = 0; s < plan.k(t); s++) Ops.addScaled(out, t * H, slotOut, plan.row(t, s) * H, H, plan.weight(t, s));
+            }
+        });
     }
 
     /** Adds the shared expert's output {@code shOut} to {@code out}, gated per row by sigmoid(gate · x) where it has a gate. */

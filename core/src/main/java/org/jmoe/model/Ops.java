@@ -47,10 +47,16 @@ public final class Ops {
 
     /** {@code y[yo..yo+n) += s * x[xo..xo+n)} (a plain add when s is 1). */
     public static void addScaled(float[] y, int yo, float[] x, int xo, int n, float s) {
+        // lanes of 8, each element rounded as the scalar form (s * x, then the add: no fused multiply-add)
+        int L = F.length();
+        int i = 0;
         if (s == 1f) {
-            for (int i = 0; i < n; i++) y[yo + i] += x[xo + i];
+            for (; i <= n - L; i += L) FloatVector.fromArray(F, y, yo + i).add(FloatVector.fromArray(F, x, xo + i)).intoArray(y, yo + i);
+            for (; i < n; i++) y[yo + i] += x[xo + i];
         } else {
-            for (int i = 0; i < n; i++) y[yo + i] += s * x[xo + i];
+            FloatVector sv = FloatVector.broadcast(F, s);
+            for (; i <= n - L; i += L) FloatVector.fromArray(F, y, yo + i).add(FloatVector.fromArray(F, x, xo + i).mul(sv)).intoArray(y, yo + i);
+            for (; i < n; i++) y[yo + i] += s * x[xo + i];
         }
     }
 
