@@ -61,21 +61,47 @@ public final class LoadSampler {
 
     /** The load of MoE layer {@code layer} for a batch of {@code tokens} (cached). */
     public LayerLoad layer(long tokens, int layer) {
-        String k = key + "|" + tokens + "|" + layer;
+        return layer(tokens, layer, 0);
+    }
+
+    /**
+     * Draw {@code draw} of that load: the same layer (popularity, recorded shares) with other tokens' choices; draw 0
+     * is {@link #layer(long, int)}. Only a load that {@link #random(long, int)} says is random varies between draws.
+     */
+    public LayerLoad layer(long tokens, int layer, int draw) {
+        String k = key + "|" + tokens + "|" + layer + "|" + draw;
         LayerLoad l = CACHE.get(k);
         if (l == null) {
-            l = compute(tokens, layer);
+            l = compute(tokens, layer, draw);
             if (CACHE.size() > 50_000) CACHE.clear();
             CACHE.put(k, l);
         }
         return l;
     }
 
-    private LayerLoad compute(long tokens, int layer) {
+    /**
+     * Whether a batch of {@code tokens} gets a load that depends on random draws: routed token by token (sampled, up
+     * to {@value #EXACT} tokens) or drawn from a trace's shares (replayed, fewer rows than experts); a larger replayed
+     * batch gets the recorded shares exactly.
+     */
+    public boolean random(long tokens, int layer) {
+        if (tokens <= 0) return false;
+        if (trace == null) return tokens <= EXACT;
+        double total = 0;
+        for (double v : trace.expertShare(layer)) total += v;
+        return tokens * total < experts;
+    }
+
+    /** A draw's seed for a token-by-token load: draw 0 keeps the layer's own. */
+    private static long drawSeed(long base, int draw) {
+        return draw == 0 ? base : mix(base, draw, 0x7f4a7c15L);
+    }
+
+    private LayerLoad compute(long tokens, int layer, int draw) {
         if (tokens == -EXACT) return route(EXACT, layer, mix(seed, layer, -1)); // the sample standing for large batches
         if (tokens <= 0) return new LayerLoad(0, new long[experts], 0, 0, new double[Level.values().length]);
-        if (trace != null) return replay(tokens, layer);
-        if (tokens <= EXACT) return clip(route((int) tokens, layer, mix(seed, layer, tokens)));
+        if (trace != null) return replay(tokens, layer, draw);
+        if (tokens <= EXACT) return clip(route((int) tokens, layer, drawSeed(mix(seed, layer, tokens), draw)));
         LayerLoad s = layer(-(long) EXACT, layer);
         SplittableRandom r = new SplittableRandom(mix(seed, layer, tokens));
         double[] pi = rowsPerToken(s, layer);
@@ -151,7 +177,7 @@ public final class LoadSampler {
         return new LayerLoad(n, rows, 0, (double) assigned / n, level);
     }
 
-    private LayerLoad replay(long tokens, int layer) {
+    private LayerLoad replay(long tokens, int layer, int draw) {
         double[] share = trace.expertShare(layer);
         if (share.length != experts) throw new IllegalStateException("trace experts " + share.length + " != " + experts);
         long[] rows = new long[experts];
@@ -164,7 +190,7 @@ public final class LoadSampler {
         }
         if (tokens * total < experts) {
             int k = (int) Math.max(1, Math.min(experts, Math.round(total)));
-            SplittableRandom r = new SplittableRandom(mix(seed, layer, tokens) ^ 0x5eed7ace);
+            SplittableRandom r = new SplittableRandom(drawSeed(mix(seed, layer, tokens) ^ 0x5eed7ace, draw));
             double[] u = new double[experts];
             int[] order = new int[experts];
             for (long t = 0; t < tokens; t++) {

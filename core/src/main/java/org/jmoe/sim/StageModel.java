@@ -10,8 +10,12 @@ import java.util.Map;
  * pass: twice the forward compute and the same communication again.
  */
 final class StageModel {
-    /** MoE layers sample their loads from this many distinct layers (cycled). */
+    /** MoE layers sample their loads from this many distinct layers (cycled); a replayed trace uses all of its layers. */
     static final int LAYER_SAMPLES = 4;
+    /** Batches of at most this many tokens per expert-parallel replica average their MoE layers over draws. */
+    static final int SMALL_BATCH = 64;
+    /** Draws of a small batch's load per MoE layer. */
+    static final int DRAWS = 8;
 
     /** A microbatch: sequences, query tokens per sequence, (query, key) pairs per sequence. */
     record Work(double seqs, double queries, double pairs, boolean decode, boolean train) {
@@ -50,6 +54,15 @@ final class StageModel {
 
     int chunksUsed() { return chunksUsed; }
 
+    /**
+     * How many distinct layer loads the MoE layers cycle through: the trace's recorded layers when one is replayed
+     * (MoE layer l replays trace layer l mod that count: routing differs from layer to layer, and the slowest
+     * device of each layer sets the pace), else {@value #LAYER_SAMPLES} independent samples.
+     */
+    int loadLayers() {
+        return req.trace() != null ? Math.max(1, req.trace().layers()) : LAYER_SAMPLES;
+    }
+
     private LoadSampler sampler(int stage) {
         return samplers.computeIfAbsent(stage, s -> {
             int[][] ed = new int[m.experts()][];
@@ -70,7 +83,7 @@ final class StageModel {
         for (int l = range[0]; l < range[1]; l++) {
             t += attention(s, w, b);
             if (l < m.denseLayers() || m.experts() == 0) t += denseFfn(s, w, b);
-            else t += moe(s, (l - m.denseLayers()) % LAYER_SAMPLES, w, b);
+            else t += moe(s, (l - m.denseLayers()) % loadLayers(), w, b);
         }
         if (s == plan.pp() - 1) t += lmHead(w, b);
         if (s < plan.pp() - 1) {
@@ -154,7 +167,23 @@ final class StageModel {
         return t;
     }
 
+    /**
+     * One MoE layer. A small batch's load is a random draw (which experts its few tokens pick, and so which device
+     * is busiest, changes from step to step): its time is the mean over {@value #DRAWS} draws of the layer, the
+     * expected step rather than one lucky or unlucky one.
+     */
     private double moe(int s, int sample, Work w, Breakdown b) {
+        long Te = (long) Math.ceil(w.tokens() / plan.experts().dp());
+        int draws = Te <= SMALL_BATCH && sampler(s).random(Te, sample) ? DRAWS : 1;
+        if (draws == 1) return moe(s, sample, 0, w, b);
+        Breakdown part = new Breakdown();
+        double t = 0;
+        for (int d = 0; d < draws; d++) t += moe(s, sample, d, w, part);
+        b.addAll(part, 1.0 / draws);
+        return t / draws;
+    }
+
+    private double moe(int s, int sample, int draw, Work w, Breakdown b) {
         Plan.Part ep = plan.experts();
         double tokens = w.tokens();
         int tpA = plan.attn().tp();
@@ -162,7 +191,7 @@ final class StageModel {
         // router: each attention-TP rank routes its share of the replica's tokens
         double route = roof.gemm(Ta / tpA, m.experts(), m.hidden()) + roof.memory(Ta / tpA * m.experts() * 4, 1);
         long Te = (long) Math.ceil(tokens / ep.dp());
-        LayerLoad load = sampler(s).layer(Te, sample);
+        LayerLoad load = sampler(s).layer(Te, sample, draw);
         long[] rankRows = load.rankRows(expertRank, ep.ep());
         long maxRank = 0;
         for (long r : rankRows) maxRank = Math.max(maxRank, r);
@@ -223,12 +252,15 @@ final class StageModel {
         b.add("router", route * cx(w));
         b.add("dispatch", dispatch * chunks * mx(w));
         b.add("experts", comp * chunks * cx(w));
-        b.add("combine", combine * chunks * mx(w));
+        // the weighted sum of each token's expert outputs where the token lives (every rank of attention's
+        // tensor-parallel group sums its share of the tokens): its k rows read, its output row written
+        double sum = roof.memory(Ta / tpA * (load.meanK() + 1) * m.hidden() * roof.actBytes(), 1) * cx(w);
+        b.add("combine", combine * chunks * mx(w) + sum);
         b.add("shared", sh * cx(w));
         b.add("overlap", -overlap);
         b.add("shared_comm", shComm * mx(w));
         addRouting(load, rankRows, Te);
-        return route * cx(w) + block + shComm * mx(w);
+        return route * cx(w) + block + shComm * mx(w) + sum;
     }
 
     /** Forward time of the MoE block (dispatch, shared, experts, combine) in {@code n} chunks. */

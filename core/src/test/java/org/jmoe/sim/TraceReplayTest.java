@@ -78,4 +78,61 @@ class TraceReplayTest {
         for (long v : sampler(t, 1).layer(odd, 0).expertRows()) sum += v;
         assertThat(sum).isEqualTo(8 * odd);
     }
+
+    /** A trace of 8 layers over 64 experts, 100 tokens at 8 rows: {@code skewed[l]} puts layer l's rows on experts 0..31. */
+    static TraceLoads layered(Path dir, String name, boolean... skewed) throws Exception {
+        StringBuilder layers = new StringBuilder();
+        for (int l = 0; l < skewed.length; l++) {
+            StringBuilder et = new StringBuilder();
+            for (int e = 0; e < 64; e++) et.append(e == 0 ? "" : ",").append(skewed[l] ? (e < 32 ? 25 : 0) : (e % 2 == 0 ? 13 : 12));
+            layers.append(l == 0 ? "" : ",").append("{\"layer\":").append(l).append(",\"expert_tokens\":[").append(et).append("],\"dropped\":0}");
+        }
+        Path f = dir.resolve(name + ".json");
+        Files.writeString(f, "{\"format\":\"" + RoutingStats.FORMAT + "\",\"experts\":64,\"mesh\":{},\"steps\":[],\"router\":\"native\","
+                + "\"summary\":{\"tokens\":100,\"layers\":[" + layers + "]}}");
+        return TraceLoads.read(f);
+    }
+
+    static double expertsMs(TraceLoads t) {
+        ModelProfile m = ModelProfiles.load("olmoe"); // 16 MoE layers, 64 experts, top-8
+        Hardware h = HardwareProfiles.load("h100");
+        SimRequest r = new SimRequest(m, h, 2, SimRequest.Phase.PREFILL, 8, 512, Plan.parse("attn=dp2,experts=ep2", 2, "2 cards", m),
+                RouterSpec.parse("native", "t"), SimRequest.Schedule.SERIAL, 0, SimDtype.BF16, SimDtype.BF16, Popularity.parse("uniform"), t, 1);
+        return Simulator.run(r).breakdownMs().get("experts");
+    }
+
+    @Test
+    void everyRecordedLayerIsReplayedInItsOwnLayer(@TempDir Path dir) throws Exception {
+        boolean y = true, n = false;
+        // expert parallelism over 2 devices, contiguous: a skewed layer puts all its rows on device 0, which sets the
+        // layer's pace; 16 MoE layers replay the 8 recorded layers twice, so the experts' time is the mean of the
+        // all-balanced and all-skewed traces' whatever order the layers come in
+        double balanced = expertsMs(layered(dir, "b", n, n, n, n, n, n, n, n));
+        double skewed = expertsMs(layered(dir, "s", y, y, y, y, y, y, y, y));
+        assertThat(skewed).isGreaterThan(1.5 * balanced);
+        double lateSkew = expertsMs(layered(dir, "late", n, n, n, n, y, y, y, y));
+        double earlySkew = expertsMs(layered(dir, "early", y, y, y, y, n, n, n, n));
+        assertThat(lateSkew).isCloseTo((balanced + skewed) / 2, within(1e-9 * skewed));
+        assertThat(earlySkew).isCloseTo((balanced + skewed) / 2, within(1e-9 * skewed));
+    }
+
+    @Test
+    void aDecodeStepIsTheMeanOverDrawsOfItsLoad(@TempDir Path dir) throws Exception {
+        // Mixtral: 8 experts, top-2, 32 layers; a trace of 32 layers with every expert equally likely; experts over
+        // 2 devices (4 each). One token's 2 distinct experts share a device with probability 2·C(4,2)/C(8,2) = 3/7, so
+        // the busiest device's rows over the mean (1) are 2 with probability 3/7, else 1: expected 10/7. A layer's one
+        // draw is 1 or 2; the mean over each layer's draws comes close to 10/7 for every seed
+        StringBuilder layers = new StringBuilder();
+        for (int l = 0; l < 32; l++) layers.append(l == 0 ? "" : ",").append("{\"layer\":").append(l).append(",\"expert_tokens\":[25,25,25,25,25,25,25,25],\"dropped\":0}");
+        Path f = dir.resolve("uniform8.json");
+        Files.writeString(f, "{\"format\":\"" + RoutingStats.FORMAT + "\",\"experts\":8,\"mesh\":{},\"steps\":[],\"router\":\"native\","
+                + "\"summary\":{\"tokens\":100,\"layers\":[" + layers + "]}}");
+        TraceLoads t = TraceLoads.read(f);
+        ModelProfile m = ModelProfiles.load("mixtral-8x7b");
+        for (long seed = 1; seed <= 10; seed++) {
+            SimRequest r = new SimRequest(m, HardwareProfiles.load("h100"), 2, SimRequest.Phase.DECODE, 1, 512, Plan.parse("attn=tp2,experts=ep2", 2, "2 cards", m),
+                    RouterSpec.parse("native", "t"), SimRequest.Schedule.SERIAL, 0, SimDtype.BF16, SimDtype.BF16, Popularity.parse("uniform"), t, seed);
+            assertThat(Simulator.run(r).routing().get("max_over_mean")).isCloseTo(10.0 / 7, within(0.1));
+        }
+    }
 }
