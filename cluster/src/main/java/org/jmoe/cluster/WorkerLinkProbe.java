@@ -21,8 +21,9 @@ import java.util.concurrent.TimeUnit;
  * as {@link LocalWorkers} starts them, each sized for its share of the cores) fed by this process, one request per
  * worker per layer, all sent before any answer is awaited. Each round does what {@link RemoteExperts} does for a
  * serial layer: gathers every worker's rows, encodes them, sends them, and decodes and scatters the answers; the
- * workers ({@link EchoWorker}) decode and encode as real workers do and keep their core busy for a set time in
- * place of the experts, so the transfers of one worker run beside another's compute, as they do in a layer.
+ * workers ({@link EchoWorker}) decode and encode as real workers do and, in place of the experts, do a fixed amount
+ * of compute worth a set time on an idle core, so the transfers of one worker run beside another's compute, as they
+ * do in a layer, and the compute they displace lengthens the round as it lengthens a layer.
  *
  * <p>From rounds of one row per worker (the fixed cost) and of layer-sized messages, at every busy time: a latency
  * per worker and message (the fixed cost, busy time taken out, over 2·D messages) and the bandwidth of the
