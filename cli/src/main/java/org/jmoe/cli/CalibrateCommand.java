@@ -177,6 +177,19 @@ final class CalibrateCommand implements Runnable {
                 q.put("dense_ms", round(p.denseMs()));
             }
             ek.put("grouped_min_active_per_thread", round(sweep.groupedMinActivePerThread()));
+            step("expert layer on one-thread devices");
+            ArrayNode mps = ek.putArray("mesh_points");
+            for (MachineProbe.MeshPoint p : probe.meshDevices(w, hidden, ffn, experts, k, quick ? new int[]{64} : new int[]{32, 128, 256})) {
+                ObjectNode q = mps.addObject();
+                q.put("tokens", p.tokens());
+                q.put("devices", p.devices());
+                q.put("ms", round(p.ms()));
+                ArrayNode dr = q.putArray("device_rows");
+                for (int[] d : p.deviceRows()) {
+                    ArrayNode a = dr.addArray();
+                    for (int v : d) a.add(v);
+                }
+            }
             step("EPS chunk overhead");
             MachineProbe.EpsProbe eps = probe.epsChunks(w, hidden, ffn, experts, k, handOff);
             o.put("eps_chunk_overhead_us", round(eps.overheadUs()));

@@ -331,6 +331,63 @@ public final class MachineProbe {
         return new KernelSweep(pts, crossover(pts, pool.threads()));
     }
 
+    /**
+     * One point of the mesh-device probe: {@code tokens} tokens routed at the layer's k, their rows split over
+     * {@code devices} devices of one thread each (experts in contiguous blocks, as {@code bench-ep}'s default
+     * placement), every device running its experts at once, as an in-process mesh or worker JVMs of one thread run a
+     * layer. {@code deviceRows[d][i]}: rows of device d's i-th expert; {@code ms}: the slowest device's time.
+     */
+    public record MeshPoint(int tokens, int devices, int[][] deviceRows, double ms) { }
+
+    /**
+     * The expert layer on the machine cut into one-thread devices (as many as the pool has threads), for batches of
+     * {@code sizes} tokens; empty on one thread or when the experts do not split evenly.
+     */
+    public List<MeshPoint> meshDevices(LayerWeights w, int hidden, int ffn, int experts, int k, int[] sizes) {
+        int D = pool.threads();
+        List<MeshPoint> out = new ArrayList<>();
+        if (D < 2 || experts % D != 0) return out;
+        SplittableRandom r = new SplittableRandom(13);
+        Parallel[] ones = new Parallel[D];
+        for (int d = 0; d < D; d++) ones[d] = new Parallel(1);
+        try {
+            for (int T : sizes) {
+                int[][] te = new int[T][];
+                for (int t = 0; t < T; t++) te[t] = distinct(experts, k, r);
+                Routed[] rt = new Routed[D];
+                float[][] xs = new float[D][], ys = new float[D][];
+                ExpertKernels[] kern = new ExpertKernels[D];
+                int[][] rows = new int[D][experts / D];
+                for (int d = 0; d < D; d++) {
+                    int lo = d * experts / D, hi = (d + 1) * experts / D;
+                    int[] load = new int[experts];
+                    for (int[] es : te) for (int e : es) if (e >= lo && e < hi) load[e]++;
+                    int n = 0, sum = 0;
+                    int[] ids = new int[hi - lo], start = new int[hi - lo], count = new int[hi - lo];
+                    for (int e = lo; e < hi; e++) {
+                        rows[d][e - lo] = load[e];
+                        if (load[e] == 0) continue;
+                        ids[n] = e;
+                        start[n] = sum;
+                        count[n++] = load[e];
+                        sum += load[e];
+                    }
+                    rt[d] = new Routed(ids, start, count, n, sum);
+                    xs[d] = randomFloats(Math.max(1, sum) * hidden, 20 + d);
+                    ys[d] = new float[Math.max(1, sum) * hidden];
+                    kern[d] = new ExpertKernels(hidden, ffn);
+                }
+                long ns = best(reps(), () -> pool.forEach(D, (d, worker) -> {
+                    if (rt[d].n > 0) kern[d].run(w, rt[d].ids, rt[d].start, rt[d].count, rt[d].n, xs[d], ys[d], ones[d], ExpertKernels.Choice.AUTO);
+                }));
+                out.add(new MeshPoint(T, D, rows, ns / 1e6));
+            }
+        } finally {
+            for (Parallel p : ones) p.close();
+        }
+        return out;
+    }
+
     /** The smallest active-per-thread from which grouped wins (or ties) at every larger point. */
     static double crossover(List<KernelPoint> pts, int threads) {
         if (threads == 1) return 2.0; // nothing to group over; the documented default

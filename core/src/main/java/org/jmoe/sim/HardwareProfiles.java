@@ -158,11 +158,70 @@ public final class HardwareProfiles {
         double chunkUs = epsChunkOverheadUs(whole.withRowEfficiency(curve), c);
         int deviceThreads = Math.max(1, c.threads() / mesh);
         Hardware.AttentionRates attention = attentionRates(c);
-        return new Hardware(name, whole.description() + (workers ? ", " + mesh + " worker JVMs over gRPC" : mesh > 1 ? ", cut into " + mesh + " devices" : ""), peak,
+        Hardware cut = new Hardware(name, whole.description() + (workers ? ", " + mesh + " worker JVMs over gRPC" : mesh > 1 ? ", cut into " + mesh + " devices" : ""), peak,
                 c.memoryBandwidthGbs() / mesh, physicalMemoryGb() / mesh, mesh, 1, 1, links, 1.0, 1.0, stream,
                 launchUs, chunkUs, 3, 0.9, curve, groupedFromActive(c, deviceThreads), groupedDtype(c),
                 groupedFromActive(org.jmoe.model.ExpertKernels.DEFAULT_CROSSOVER, deviceThreads), workers ? hubLink(c) : null,
                 attention == null ? null : attention.per(mesh));
+        return mesh > 1 ? cut.withRowEfficiency(deviceEfficiency(cut, c.raw().path("expert_kernels"), mesh)) : cut;
+    }
+
+    /**
+     * The row-efficiency curve of a machine cut into {@code mesh} devices, from the calibration's mesh-device probe
+     * ({@code expert_kernels.mesh_points}: the expert layer with its rows split over one-thread devices running at
+     * once). At each probed batch, the factor by which the devices' compute ran slower (or faster) than the whole
+     * machine's curve says, for the probed loads; the curve divided by it, interpolated between the probed rows per
+     * expert (held beyond them). Without points for this device count: the whole machine's curve.
+     */
+    static List<double[]> deviceEfficiency(Hardware device, JsonNode sweep, int mesh) {
+        List<double[]> curve = device.rowEfficiency();
+        int hidden = sweep.path("hidden").asInt(0), ffn = sweep.path("ffn").asInt(0);
+        if (curve.isEmpty() || hidden <= 0 || ffn <= 0) return curve;
+        SimDtype dt = sweepDtype(sweep);
+        java.util.TreeMap<Double, Double> factor = new java.util.TreeMap<>();
+        for (JsonNode p : sweep.path("mesh_points")) {
+            double ms = p.path("ms").asDouble(0);
+            JsonNode dr = p.path("device_rows");
+            if (p.path("devices").asInt(0) != mesh || !(ms > 0) || !dr.isArray() || dr.size() != mesh) continue;
+            long[][] rows = new long[mesh][];
+            long total = 0, active = 0;
+            for (int d = 0; d < mesh; d++) {
+                rows[d] = new long[dr.get(d).size()];
+                for (int i = 0; i < rows[d].length; i++) {
+                    rows[d][i] = Math.max(0, dr.get(d).get(i).asLong(0));
+                    total += rows[d][i];
+                    if (rows[d][i] > 0) active++;
+                }
+            }
+            if (total <= active) continue; // one row per expert runs the matrix-vector kernels, not the tiles
+            double f = 1;
+            for (int it = 0; it < 6; it++) {
+                double now = f;
+                Roofline r = new Roofline(device.withRowEfficiency(scaled(curve, x -> now)), dt);
+                double sim = 0;
+                for (long[] d : rows) sim = Math.max(sim, r.experts(d, hidden, ffn));
+                f = Math.max(0.25, Math.min(4, f * ms * 1e-3 / sim));
+            }
+            factor.put((double) total / active, f);
+        }
+        if (factor.isEmpty()) return curve;
+        return scaled(curve, rows -> factorAt(factor, rows));
+    }
+
+    private static List<double[]> scaled(List<double[]> curve, java.util.function.DoubleUnaryOperator factorAtRows) {
+        List<double[]> out = new java.util.ArrayList<>();
+        for (double[] p : curve) out.add(new double[]{p[0], p[1] / factorAtRows.applyAsDouble(p[0])});
+        return out;
+    }
+
+    /** The factor at {@code rows} per expert: log-linear between probed points, held beyond them. */
+    private static double factorAt(java.util.TreeMap<Double, Double> f, double rows) {
+        var lo = f.floorEntry(rows);
+        var hi = f.ceilingEntry(rows);
+        if (lo == null) return hi.getValue();
+        if (hi == null || hi.getKey().equals(lo.getKey())) return lo.getValue();
+        double t = Math.log(rows / lo.getKey()) / Math.log(hi.getKey() / lo.getKey());
+        return lo.getValue() + t * (hi.getValue() - lo.getValue());
     }
 
     /**

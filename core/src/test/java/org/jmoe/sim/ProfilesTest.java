@@ -127,6 +127,29 @@ class ProfilesTest {
         assertThat(Simulator.run(d).breakdownMs().get("attention")).isEqualTo(Simulator.run(d0).breakdownMs().get("attention"));
     }
 
+    @Test
+    void theMeshDeviceProbeSetsTheCutMachinesExpertCompute() throws Exception {
+        String sweep = "\"hidden\":1024,\"ffn\":512,\"dtype\":\"F32\",\"top_k\":8,\"grouped_min_active_per_thread\":2,\"points\":["
+                + "{\"tokens\":32,\"top_k\":8,\"active_experts\":64,\"grouped_ms\":20,\"dense_ms\":22},"
+                + "{\"tokens\":128,\"top_k\":8,\"active_experts\":64,\"grouped_ms\":30,\"dense_ms\":35}]";
+        long[] sixteen = new long[32];
+        java.util.Arrays.fill(sixteen, 16);
+        Calibration plain = calibration(",\"expert_kernels\":{" + sweep + "}");
+        double before = new Roofline(HardwareProfiles.localCpu(plain, 2), SimDtype.F32).experts(sixteen, 1024, 512);
+        // the probe timed two one-thread devices, 32 experts of 16 rows each, at 1.3 times what the whole machine's
+        // curve gives them: the cut machine's devices now take 1.3 times as long on those loads
+        String rows = java.util.Arrays.toString(sixteen).replace(" ", "");
+        Calibration probed = calibration(",\"expert_kernels\":{" + sweep + ",\"mesh_points\":[{\"tokens\":128,\"devices\":2,\"ms\":"
+                + (1.3 * before * 1e3) + ",\"device_rows\":[" + rows + "," + rows + "]}]}");
+        double after = new Roofline(HardwareProfiles.localCpu(probed, 2), SimDtype.F32).experts(sixteen, 1024, 512);
+        assertThat(after).isCloseTo(1.3 * before, within(0.01 * before));
+        // the whole machine, and a cut into a device count the probe did not run, keep the sweep's curve
+        assertThat(new Roofline(HardwareProfiles.localCpu(probed, 1), SimDtype.F32).experts(sixteen, 1024, 512))
+                .isEqualTo(new Roofline(HardwareProfiles.localCpu(plain, 1), SimDtype.F32).experts(sixteen, 1024, 512));
+        assertThat(new Roofline(HardwareProfiles.localCpu(probed, 4), SimDtype.F32).experts(sixteen, 1024, 512))
+                .isEqualTo(new Roofline(HardwareProfiles.localCpu(plain, 4), SimDtype.F32).experts(sixteen, 1024, 512));
+    }
+
     /** A calibration file with the given fields over a base of round figures, read back as {@code jmoe calibrate} writes it. */
     static Calibration calibration(String extra) throws Exception {
         String json = "{\"format\":\"jmoe-calibration/1\",\"threads\":2,\"peak_gflops_f32\":200,\"gemm_gflops_f32\":100,"
