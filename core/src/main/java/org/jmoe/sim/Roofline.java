@@ -43,7 +43,7 @@ public final class Roofline {
     /** y[m×n] = x[m×k] · W[k×n] with W in the weight dtype. */
     public double gemm(double m, double n, double k) {
         if (m <= 0) return 0;
-        double c = 2 * tiled(m) * n * k / flops;
+        double c = oneRowOfEngine(m) ? 0 : 2 * tiled(m) * n * k / flops;
         double b = n * k * weights.bytes() / weightBw + (m * k + m * n) * actBytes() / memBw;
         return Math.max(c / rowEfficiency(m), b) + overhead;
     }
@@ -80,7 +80,8 @@ public final class Roofline {
             act += r * 3 * ffn * actBytes();
         }
         if (active == 0) return 0;
-        double grouped = Math.max(gFlops / (flops * GROUPED_EFFICIENCY) / rowEfficiency(rowsPerActive(rows)), gBytes) + 2 * overhead;
+        double perActive = rowsPerActive(rows);
+        double grouped = Math.max(oneRowOfEngine(perActive) ? 0 : gFlops / (flops * GROUPED_EFFICIENCY) / rowEfficiency(perActive), gBytes) + 2 * overhead;
         double kernel = !engine ? Math.min(dense, grouped) : active >= groupedFrom ? grouped : dense;
         return kernel + memory(act, 1);
     }
@@ -90,6 +91,15 @@ public final class Roofline {
      * matrix-vector kernels whose speed the weight bandwidth already is (on a CPU the calibration's matrix-vector
      * probes time them, compute included), not the tiles the efficiency was measured on.
      */
+    /**
+     * One row per product on an engine's own profile: the matrix-vector kernels, whose measured streaming rate
+     * already includes their compute; charging tiles of the GEMM rate on top would count it twice (and make decode
+     * compute-bound whenever a GEMM probe runs slow).
+     */
+    private boolean oneRowOfEngine(double m) {
+        return m <= 1 && hw.groupedFromActive(weights) > 0;
+    }
+
     private double rowEfficiency(double m) {
         return m <= 1 ? 1 : hw.efficiency(m);
     }
