@@ -82,6 +82,18 @@ class CalibrateCliTest {
         assertThat(eps.path("one_ms").asDouble()).isPositive();
         assertThat(eps.path("chunked_ms").asDouble()).isPositive();
         assertThat(file.has("matvec_model")).isFalse(); // no -m: no model to stream
+        // the mesh-device probe: the layer on 2 one-thread devices, each with half the experts, all the batch's rows
+        JsonNode mesh = file.path("expert_kernels").path("mesh_points");
+        assertThat(mesh.size()).isEqualTo(1);
+        JsonNode mp = mesh.get(0);
+        assertThat(mp.path("devices").asInt()).isEqualTo(2);
+        assertThat(mp.path("ms").asDouble()).isPositive();
+        int meshRows = 0;
+        for (JsonNode d : mp.path("device_rows")) {
+            assertThat(d.size()).isEqualTo(file.path("expert_kernels").path("experts").asInt() / 2);
+            for (JsonNode v : d) meshRows += v.asInt();
+        }
+        assertThat(meshRows).isEqualTo(mp.path("tokens").asInt() * file.path("expert_kernels").path("top_k").asInt());
         // the crossover is the smallest active-per-thread from which grouped is never slower in the recorded sweep
         JsonNode pts = file.path("expert_kernels").path("points");
         assertThat(pts.size()).isGreaterThanOrEqualTo(4);

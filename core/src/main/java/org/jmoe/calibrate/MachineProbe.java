@@ -359,22 +359,11 @@ public final class MachineProbe {
                 ExpertKernels[] kern = new ExpertKernels[D];
                 int[][] rows = new int[D][experts / D];
                 for (int d = 0; d < D; d++) {
-                    int lo = d * experts / D, hi = (d + 1) * experts / D;
-                    int[] load = new int[experts];
-                    for (int[] es : te) for (int e : es) if (e >= lo && e < hi) load[e]++;
-                    int n = 0, sum = 0;
-                    int[] ids = new int[hi - lo], start = new int[hi - lo], count = new int[hi - lo];
-                    for (int e = lo; e < hi; e++) {
-                        rows[d][e - lo] = load[e];
-                        if (load[e] == 0) continue;
-                        ids[n] = e;
-                        start[n] = sum;
-                        count[n++] = load[e];
-                        sum += load[e];
-                    }
-                    rt[d] = new Routed(ids, start, count, n, sum);
-                    xs[d] = randomFloats(Math.max(1, sum) * hidden, 20 + d);
-                    ys[d] = new float[Math.max(1, sum) * hidden];
+                    int lo = d * experts / D;
+                    rt[d] = group(te, 0, T, lo, (d + 1) * experts / D);
+                    for (int i = 0; i < rt[d].n; i++) rows[d][rt[d].ids[i] - lo] = rt[d].count[i];
+                    xs[d] = randomFloats(Math.max(1, rt[d].rows) * hidden, 20 + d);
+                    ys[d] = new float[Math.max(1, rt[d].rows) * hidden];
                     kern[d] = new ExpertKernels(hidden, ffn);
                 }
                 long ns = best(reps(), () -> pool.forEach(D, (d, worker) -> {
@@ -441,11 +430,16 @@ public final class MachineProbe {
     }
 
     private static Routed group(int[][] te, int t0, int t1, int experts) {
-        int[] load = new int[experts];
-        for (int t = t0; t < t1; t++) for (int e : te[t]) load[e]++;
+        return group(te, t0, t1, 0, experts);
+    }
+
+    /** Tokens [t0, t1)'s rows of experts [lo, hi), grouped by expert (ids absolute, starts from 0). */
+    private static Routed group(int[][] te, int t0, int t1, int lo, int hi) {
+        int[] load = new int[hi];
+        for (int t = t0; t < t1; t++) for (int e : te[t]) if (e >= lo && e < hi) load[e]++;
         int n = 0, rows = 0;
-        int[] ids = new int[experts], start = new int[experts], count = new int[experts];
-        for (int e = 0; e < experts; e++) {
+        int[] ids = new int[hi - lo], start = new int[hi - lo], count = new int[hi - lo];
+        for (int e = lo; e < hi; e++) {
             if (load[e] == 0) continue;
             ids[n] = e;
             start[n] = rows;
