@@ -198,12 +198,15 @@ public final class HardwareProfiles {
             for (int it = 0; it < 6; it++) {
                 double now = f;
                 Roofline r = new Roofline(device.withRowEfficiency(scaled(curve, x -> now)), dt);
-                // as the cost model runs an engine's devices (StageModel): the layer's experts at their own
-                // efficiency, shared out by rows, the busiest device's share
-                long[] all = java.util.Arrays.stream(rows).flatMapToLong(java.util.Arrays::stream).toArray();
+                // as the cost model runs an engine's devices (StageModel): every device's experts at their own
+                // efficiency, the sum shared out by rows, the busiest device's share
+                double sum = 0;
                 long busiest = 0;
-                for (long[] d : rows) busiest = Math.max(busiest, java.util.Arrays.stream(d).sum());
-                double sim = r.experts(all, hidden, ffn) * busiest / total;
+                for (long[] d : rows) {
+                    sum += r.experts(d, hidden, ffn);
+                    busiest = Math.max(busiest, java.util.Arrays.stream(d).sum());
+                }
+                double sim = sum * busiest / total;
                 f = Math.max(0.25, Math.min(4, f * ms * 1e-3 / sim));
             }
             factor.put((double) total / active, f);

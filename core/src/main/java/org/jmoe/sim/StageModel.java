@@ -285,21 +285,23 @@ final class StageModel {
         for (int e = 0; e < m.experts(); e++) total += chunkRows[e] = (load.expertRows()[e] + chunks - 1) / chunks;
         long[] rankRows = new long[ep];
         for (int e = 0; e < m.experts(); e++) rankRows[expertRank[e]] += chunkRows[e];
-        if (ep > 1 && total > 0 && hw.groupedFromActive(roof.weights()) > 0) {
-            // an engine's devices (local-cpu cut into devices): the layer's experts as one device would run them, at
-            // each expert's own efficiency, shared out by rows. Within one batch a device's time follows its share of
-            // the rows, not the efficiency curve, which was measured by growing the batch (bench-1b, two one-thread
-            // devices: the busier took 1.12x the one-device expert time with 1.14x the rows; the curve said 1.05x)
-            long busiest = 0;
-            for (long v : rankRows) busiest = Math.max(busiest, v);
-            return roof.experts(chunkRows, m.hidden(), ffn) * busiest / total;
-        }
-        double worst = 0;
+        double worst = 0, sum = 0;
+        long busiest = 0;
         for (int r = 0; r < ep; r++) {
             long[] rows = new long[m.experts() / ep];
             int n = 0;
             for (int e = 0; e < m.experts(); e++) if (expertRank[e] == r) rows[n++] = chunkRows[e];
-            worst = Math.max(worst, roof.experts(rows, m.hidden(), ffn));
+            double t = roof.experts(rows, m.hidden(), ffn);
+            worst = Math.max(worst, t);
+            sum += t;
+            busiest = Math.max(busiest, rankRows[r]);
+        }
+        if (ep > 1 && total > 0 && hw.groupedFromActive(roof.weights()) > 0) {
+            // an engine's devices (local-cpu cut into devices) share the layer's expert time, every device's experts
+            // at their own efficiency, by rows: within one batch a device's time follows its share of the rows, not
+            // the efficiency curve, which was measured by growing the batch (bench-1b, two one-thread devices: the
+            // busier took 1.12x the one-device expert time with 1.14x the rows; the curve said 1.05x)
+            return sum * busiest / total;
         }
         return worst;
     }

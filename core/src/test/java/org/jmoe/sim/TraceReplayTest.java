@@ -140,7 +140,8 @@ class TraceReplayTest {
     void anEnginesDevicesShareTheLayersExpertTimeByRows(@TempDir Path dir) throws Exception {
         // OLMoE's 64 experts over this machine cut into 2 devices (32 each): experts 0..31 take 100 rows per 600
         // recorded tokens, 32..63 take 50, so a 300-token prefill gives device 0 1600 rows and device 1 800. The
-        // busier device's time is the whole layer's (every expert at its own rows) times its 2/3 of the rows
+        // busier device's time is the layer's (each device's experts at their own rows, summed) times its 2/3 of
+        // the rows
         StringBuilder et = new StringBuilder();
         for (int e = 0; e < 64; e++) et.append(e == 0 ? "" : ",").append(e < 32 ? 100 : 50);
         Path f = dir.resolve("two-to-one.json");
@@ -150,9 +151,11 @@ class TraceReplayTest {
         Hardware cut = HardwareProfiles.localCpu(ProfilesTest.calibration(",\"expert_kernels\":{\"grouped_min_active_per_thread\":2}"), 2);
         SimRequest r = new SimRequest(m, cut, 1, SimRequest.Phase.PREFILL, 1, 300, Plan.parse("attn=tp2,experts=ep2", 2, "1 card", m),
                 RouterSpec.parse("native", "t"), SimRequest.Schedule.SERIAL, 0, SimDtype.F32, SimDtype.F32, Popularity.parse("uniform"), TraceLoads.read(f), 1);
-        long[] rows = new long[64];
-        for (int e = 0; e < 64; e++) rows[e] = e < 32 ? 50 : 25;
-        double layer = new Roofline(cut, SimDtype.F32).experts(rows, m.hidden(), m.expertFfn());
+        long[] busy = new long[32], light = new long[32];
+        java.util.Arrays.fill(busy, 50);
+        java.util.Arrays.fill(light, 25);
+        Roofline roof = new Roofline(cut, SimDtype.F32);
+        double layer = roof.experts(busy, m.hidden(), m.expertFfn()) + roof.experts(light, m.hidden(), m.expertFfn());
         double want = m.layers() * layer * 1600 / 2400 * 1e3;
         assertThat(Simulator.run(r).breakdownMs().get("experts")).isCloseTo(want, within(want * 1e-9));
     }
