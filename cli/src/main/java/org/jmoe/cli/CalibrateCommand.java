@@ -307,6 +307,20 @@ final class CalibrateCommand implements Runnable {
             System.out.printf("| %d | %d | %d | %.2f | %.3f | %.3f |%n", p.path("tokens").asInt(), p.path("top_k").asInt(), p.path("active_experts").asInt(), p.path("active_per_thread").asDouble(),
                     p.path("grouped_ms").asDouble(), p.path("dense_ms").asDouble());
         }
+        if (!ek.path("mesh_points").isEmpty()) {
+            System.out.println();
+            System.out.println("| tokens | one-thread devices | rows per device | slowest device ms |");
+            System.out.println("|---|---|---|---|");
+            for (var p : ek.path("mesh_points")) {
+                StringBuilder rows = new StringBuilder();
+                for (var d : p.path("device_rows")) {
+                    int sum = 0;
+                    for (var v : d) sum += v.asInt();
+                    rows.append(rows.isEmpty() ? "" : " / ").append(sum);
+                }
+                System.out.printf("| %d | %d | %s | %.3f |%n", p.path("tokens").asInt(), p.path("devices").asInt(), rows, p.path("ms").asDouble());
+            }
+        }
         System.err.println("jmoe: wrote " + file);
     }
 
