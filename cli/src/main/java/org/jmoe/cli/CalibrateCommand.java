@@ -190,6 +190,29 @@ final class CalibrateCommand implements Runnable {
                     for (int v : d) a.add(v);
                 }
             }
+            if (model != null && cores >= 2 && experts % 2 == 0) {
+                // the same layer on worker JVMs (--local-workers 2): the workers' compute beside the transfers and what
+                // the layer takes beyond it, for the simulator's local-cpu:workers=2
+                step("expert layer on worker JVMs");
+                ModelConfig mc = m.config();
+                int layer = 0;
+                while (!mc.isMoeLayer(layer)) layer++;
+                ArrayNode wps = ek.putArray("worker_points");
+                for (org.jmoe.cluster.WorkerLayerProbe.Point p : org.jmoe.cluster.WorkerLayerProbe.measure(model, mc, layer, w, 2,
+                        quick ? new int[]{1, 64} : new int[]{1, 32, 128, 256}, quick)) {
+                    ObjectNode q = wps.addObject();
+                    q.put("tokens", p.tokens());
+                    q.put("devices", p.workers());
+                    q.put("ms", round(p.wallMs()));
+                    ArrayNode cm = q.putArray("compute_ms");
+                    for (double v : p.computeMs()) cm.add(round(v));
+                    ArrayNode dr = q.putArray("device_rows");
+                    for (int[] d : p.workerRows()) {
+                        ArrayNode a = dr.addArray();
+                        for (int v : d) a.add(v);
+                    }
+                }
+            }
             step("EPS chunk overhead");
             MachineProbe.EpsProbe eps = probe.epsChunks(w, hidden, ffn, experts, k, handOff);
             o.put("eps_chunk_overhead_us", round(eps.overheadUs()));
@@ -319,6 +342,21 @@ final class CalibrateCommand implements Runnable {
                     rows.append(rows.isEmpty() ? "" : " / ").append(sum);
                 }
                 System.out.printf("| %d | %d | %s | %.3f |%n", p.path("tokens").asInt(), p.path("devices").asInt(), rows, p.path("ms").asDouble());
+            }
+        }
+        if (!ek.path("worker_points").isEmpty()) {
+            System.out.println();
+            System.out.println("| tokens | worker JVMs | rows per worker | compute ms per worker | layer ms |");
+            System.out.println("|---|---|---|---|---|");
+            for (var p : ek.path("worker_points")) {
+                StringBuilder rows = new StringBuilder(), comp = new StringBuilder();
+                for (var d : p.path("device_rows")) {
+                    int sum = 0;
+                    for (var v : d) sum += v.asInt();
+                    rows.append(rows.isEmpty() ? "" : " / ").append(sum);
+                }
+                for (var v : p.path("compute_ms")) comp.append(comp.isEmpty() ? "" : " / ").append(String.format("%.3f", v.asDouble()));
+                System.out.printf("| %d | %d | %s | %s | %.3f |%n", p.path("tokens").asInt(), p.path("devices").asInt(), rows, comp, p.path("ms").asDouble());
             }
         }
         System.err.println("jmoe: wrote " + file);

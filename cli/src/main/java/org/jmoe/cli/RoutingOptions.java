@@ -141,6 +141,14 @@ final class RoutingOptions {
         o.put("transport", be.transport());
         o.put("schedule", be.pipelined() ? "eps" : "serial");
         o.put("chunks", be.chunks());
+        // the coordinator's side of the same steps: its attention blocks (the core alone too) and its MoE stages whole
+        Forward.StageTimes st = f.stageTimes();
+        var fw = o.putObject("forward");
+        fw.put("attention_ms", st.attentionNanos() / 1e6);
+        fw.put("attention_core_ms", st.attentionCoreNanos() / 1e6);
+        fw.put("route_ms", st.routeNanos() / 1e6);
+        fw.put("experts_ms", st.expertNanos() / 1e6);
+        fw.put("moe_ms", st.moeNanos() / 1e6);
         return o;
     }
 

@@ -48,6 +48,31 @@ class CalibrateCliTest {
             double projFlops = c.layers * (2.0 * T * c.hidden * (c.qDim() + 2.0 * c.kvDim()) + 2.0 * T * c.qDim() * c.hidden);
             assertThat(ap.path("core_gflops").asDouble()).isCloseTo(coreFlops / (core * 1e6), org.assertj.core.api.Assertions.withinPercentage(1));
             assertThat(ap.path("projection_gflops").asDouble()).isCloseTo(projFlops / ((block - core) * 1e6), org.assertj.core.api.Assertions.withinPercentage(1));
+            // the worker probe (two worker JVMs, as --local-workers 2): every row of the batch, half the experts each,
+            // each worker's compute inside the layer's time
+            JsonNode wp = new ObjectMapper().readTree(f.toFile()).path("expert_kernels").path("worker_points");
+            if (Runtime.getRuntime().availableProcessors() >= 2) {
+                assertThat(wp.size()).isEqualTo(2); // one token (a decode step's layer) and a batch
+                assertThat(wp.get(0).path("tokens").asInt()).isEqualTo(1);
+                for (JsonNode p : wp) {
+                    assertThat(p.path("devices").asInt()).isEqualTo(2);
+                    assertThat(p.path("compute_ms").size()).isEqualTo(2);
+                    int rows = 0;
+                    for (int d = 0; d < 2; d++) {
+                        JsonNode dr = p.path("device_rows").get(d);
+                        assertThat(dr.size()).isEqualTo(c.experts / 2);
+                        int own = 0;
+                        for (JsonNode v : dr) own += v.asInt();
+                        rows += own;
+                        double ms = p.path("compute_ms").get(d).asDouble();
+                        assertThat(ms).isLessThanOrEqualTo(p.path("ms").asDouble());
+                        if (own > 0) assertThat(ms).isPositive(); else assertThat(ms).isZero();
+                    }
+                    assertThat(rows).isEqualTo(p.path("tokens").asInt() * c.expertsUsed);
+                }
+            } else {
+                assertThat(wp.isMissingNode()).isTrue();
+            }
         }
     }
 

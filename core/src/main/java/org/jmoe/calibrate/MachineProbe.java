@@ -55,6 +55,25 @@ public final class MachineProbe {
         return Math.max(1, best);
     }
 
+    /**
+     * Median wall time of {@code reps} runs after the same warm-up as {@link #best}, in nanoseconds: for probes of
+     * devices running at once, whose run is the slowest device's, so that one device disturbed by anything else on the
+     * machine (the collector, the compiler, the system) lengthens the whole run. The fastest run is the rare one where
+     * none was; a layer of a benchmark is a typical one.
+     */
+    static long median(int reps, Runnable r) {
+        long warm = System.nanoTime();
+        for (int i = 0; i < 3 || (i < 1000 && System.nanoTime() - warm < 150_000_000L); i++) r.run();
+        long[] t = new long[Math.max(1, reps)];
+        for (int i = 0; i < t.length; i++) {
+            long t0 = System.nanoTime();
+            r.run();
+            t[i] = System.nanoTime() - t0;
+        }
+        java.util.Arrays.sort(t);
+        return Math.max(1, t[t.length / 2]);
+    }
+
     /** GFLOP/s of independent FMA chains held in registers, all threads. */
     public double peakGflopsF32() {
         final int iters = quick ? 2_000_000 : 20_000_000;
@@ -335,7 +354,8 @@ public final class MachineProbe {
      * One point of the mesh-device probe: {@code tokens} tokens routed at the layer's k, their rows split over
      * {@code devices} devices of one thread each (experts in contiguous blocks, as {@code bench-ep}'s default
      * placement), every device running its experts at once, as an in-process mesh or worker JVMs of one thread run a
-     * layer. {@code deviceRows[d][i]}: rows of device d's i-th expert; {@code ms}: the slowest device's time.
+     * layer. {@code deviceRows[d][i]}: rows of device d's i-th expert; {@code ms}: the slowest device's time, the
+     * median run ({@link #median}).
      */
     public record MeshPoint(int tokens, int devices, int[][] deviceRows, double ms) { }
 
@@ -366,7 +386,7 @@ public final class MachineProbe {
                     ys[d] = new float[Math.max(1, rt[d].rows) * hidden];
                     kern[d] = new ExpertKernels(hidden, ffn);
                 }
-                long ns = best(reps(), () -> pool.forEach(D, (d, worker) -> {
+                long ns = median(quick ? 3 : 9, () -> pool.forEach(D, (d, worker) -> {
                     if (rt[d].n > 0) kern[d].run(w, rt[d].ids, rt[d].start, rt[d].count, rt[d].n, xs[d], ys[d], ones[d], ExpertKernels.Choice.AUTO);
                 }));
                 out.add(new MeshPoint(T, D, rows, ns / 1e6));

@@ -161,9 +161,19 @@ public final class HardwareProfiles {
         Hardware cut = new Hardware(name, whole.description() + (workers ? ", " + mesh + " worker JVMs over gRPC" : mesh > 1 ? ", cut into " + mesh + " devices" : ""), peak,
                 c.memoryBandwidthGbs() / mesh, physicalMemoryGb() / mesh, mesh, 1, 1, links, 1.0, 1.0, stream,
                 launchUs, chunkUs, 3, 0.9, curve, groupedFromActive(c, deviceThreads), groupedDtype(c),
-                groupedFromActive(org.jmoe.model.ExpertKernels.DEFAULT_CROSSOVER, deviceThreads), workers ? hubLink(c) : null,
+                groupedFromActive(org.jmoe.model.ExpertKernels.DEFAULT_CROSSOVER, deviceThreads), workers ? hubLink(c, mesh) : null,
                 attention == null ? null : attention.per(mesh));
-        return mesh > 1 ? cut.withRowEfficiency(deviceEfficiency(cut, c.raw().path("expert_kernels"), mesh)) : cut;
+        JsonNode ek = c.raw().path("expert_kernels");
+        return mesh > 1 ? cut.withRowEfficiency(deviceEfficiency(cut, ek, workers ? "worker_points" : "mesh_points", mesh)) : cut;
+    }
+
+    /** A device probe point's compute time, ms: the busiest worker's own (worker points), else the run's wall (mesh points). */
+    private static double deviceMs(JsonNode p) {
+        JsonNode cm = p.path("compute_ms");
+        if (!cm.isArray()) return p.path("ms").asDouble(0);
+        double max = 0;
+        for (JsonNode v : cm) max = Math.max(max, v.asDouble(0));
+        return max;
     }
 
     /**
@@ -174,13 +184,22 @@ public final class HardwareProfiles {
      * expert (held beyond them). Without points for this device count: the whole machine's curve.
      */
     static List<double[]> deviceEfficiency(Hardware device, JsonNode sweep, int mesh) {
+        return deviceEfficiency(device, sweep, "mesh_points", mesh);
+    }
+
+    /**
+     * As {@link #deviceEfficiency(Hardware, JsonNode, int)} from the probe points under {@code key}: {@code mesh_points}
+     * (thread groups of one JVM, timed as a whole) or {@code worker_points} (worker JVMs fed by this process, the
+     * busiest worker's own compute: the workers' compute beside the coordinator's encoding and decoding).
+     */
+    static List<double[]> deviceEfficiency(Hardware device, JsonNode sweep, String key, int mesh) {
         List<double[]> curve = device.rowEfficiency();
         int hidden = sweep.path("hidden").asInt(0), ffn = sweep.path("ffn").asInt(0);
         if (curve.isEmpty() || hidden <= 0 || ffn <= 0) return curve;
         SimDtype dt = sweepDtype(sweep);
         java.util.TreeMap<Double, Double> factor = new java.util.TreeMap<>();
-        for (JsonNode p : sweep.path("mesh_points")) {
-            double ms = p.path("ms").asDouble(0);
+        for (JsonNode p : sweep.path(key)) {
+            double ms = deviceMs(p);
             JsonNode dr = p.path("device_rows");
             if (p.path("devices").asInt(0) != mesh || !(ms > 0) || !dr.isArray() || dr.size() != mesh) continue;
             long[][] rows = new long[mesh][];
@@ -251,6 +270,48 @@ public final class HardwareProfiles {
         Calibration.Link w = c.transports().get("grpc_workers");
         if (w == null) w = c.transport("grpc");
         return new Link(w.latencyUs(), w.bandwidthGbs());
+    }
+
+    /**
+     * As {@link #hubLink(Calibration)}, for {@code workers} worker JVMs: where the calibration ran the model's expert
+     * layer on that many workers ({@code expert_kernels.worker_points}), the link that layer had. At each probed batch,
+     * what the layer took beyond the busiest worker's compute is a message each way per worker at the latency plus the
+     * rows' bytes out and back over the bandwidth. The smallest batch (one token: a decode step's layer, its bytes a
+     * rounding error) sets the latency, the others the bandwidth (least squares through zero once the messages'
+     * latency is taken out); the two are solved together. That time holds all the layer does besides its compute:
+     * encoding, the wire, decoding and scattering the answers, and the waits between, which the stand-in workers of
+     * the link probe leave out. With one point only the bandwidth is fitted, at the link probe's latency.
+     */
+    static Link hubLink(Calibration c, int workers) {
+        Link base = hubLink(c);
+        JsonNode ek = c.raw().path("expert_kernels");
+        int hidden = ek.path("hidden").asInt(0);
+        if (hidden <= 0) return base;
+        List<double[]> pts = new java.util.ArrayList<>(); // {bytes, seconds beyond the busiest worker's compute}
+        for (JsonNode p : ek.path("worker_points")) {
+            if (p.path("devices").asInt(0) != workers) continue;
+            long rows = 0;
+            for (JsonNode d : p.path("device_rows")) for (JsonNode v : d) rows += Math.max(0, v.asLong(0));
+            double wallS = p.path("ms").asDouble(0) * 1e-3, computeS = deviceMs(p) * 1e-3;
+            if (rows == 0 || !(wallS > 0)) continue;
+            pts.add(new double[]{2.0 * rows * hidden * 4, Math.max(0, wallS - computeS)});
+        }
+        if (pts.isEmpty()) return base;
+        pts.sort(java.util.Comparator.comparingDouble(p -> p[0]));
+        boolean fitLatency = pts.size() >= 2;
+        double messages = 2.0 * workers, lat = base.latencyUs() * 1e-6, bw = base.bandwidthGbs() * 1e9;
+        for (int it = 0; it < 50; it++) {
+            if (fitLatency) lat = Math.max(1e-6, (pts.getFirst()[1] - pts.getFirst()[0] / bw) / messages);
+            double sbb = 0, sby = 0;
+            for (int i = fitLatency ? 1 : 0; i < pts.size(); i++) {
+                double[] p = pts.get(i);
+                sbb += p[0] * p[0];
+                sby += p[0] * (p[1] - messages * lat);
+            }
+            if (!(sby > 0)) return new Link(lat * 1e6, base.bandwidthGbs());
+            bw = sbb / sby;
+        }
+        return new Link(lat * 1e6, bw / 1e9);
     }
 
     /**

@@ -276,13 +276,48 @@ final class StageModel {
         return EpsPipeline.eps(dd, cc, xx, shared, hw.epsChunkOverheadUs() * 1e-6).seconds();
     }
 
-    /** Expert compute of one chunk (of {@code chunks}) on the busiest rank. */
+    /** Splits of a batch's rows into chunks averaged by {@link #expertTime(LayerLoad, int)}. */
+    static final int CHUNK_DRAWS = 4;
+    /** Rows of one expert up to which its split into chunks is drawn row by row (beyond, an even split). */
+    static final long SPLIT_EXACT = 512;
+
+    /**
+     * Expert compute of one chunk (of {@code chunks}) on the busiest rank. A chunk holds 1/chunks of the batch's
+     * tokens, so each expert's rows fall into the chunks as its tokens do, at random: an expert with fewer rows than
+     * chunks is active in only some of them (its weights read only there), and a chunk's busiest rank is its own. The
+     * mean chunk over {@value #CHUNK_DRAWS} such splits (seeded by the load: the same load gives the same time).
+     */
     private double expertTime(LayerLoad load, int chunks) {
+        long[] rows = load.expertRows();
+        if (chunks <= 1) return expertTime(rows);
+        java.util.SplittableRandom r = new java.util.SplittableRandom(java.util.Arrays.hashCode(rows) * 31L + chunks);
+        double t = 0;
+        for (int d = 0; d < CHUNK_DRAWS; d++) {
+            for (long[] part : split(rows, chunks, r)) t += expertTime(part);
+        }
+        return t / (CHUNK_DRAWS * chunks);
+    }
+
+    /** Each expert's rows over {@code chunks} chunks: row by row at random up to {@link #SPLIT_EXACT}, else evenly. */
+    static long[][] split(long[] rows, int chunks, java.util.SplittableRandom r) {
+        long[][] parts = new long[chunks][rows.length];
+        for (int e = 0; e < rows.length; e++) {
+            if (rows[e] <= SPLIT_EXACT) {
+                for (long i = 0; i < rows[e]; i++) parts[r.nextInt(chunks)][e]++;
+            } else {
+                int first = r.nextInt(chunks);
+                for (int c = 0; c < chunks; c++) parts[c][e] = rows[e] / chunks + (((c - first + chunks) % chunks) < rows[e] % chunks ? 1 : 0);
+            }
+        }
+        return parts;
+    }
+
+    /** Expert compute of a batch whose experts have {@code chunkRows} rows each, on the busiest rank. */
+    private double expertTime(long[] chunkRows) {
         int ep = plan.experts().ep();
         double ffn = (double) m.expertFfn() / plan.experts().tp();
-        long[] chunkRows = new long[m.experts()];
         long total = 0;
-        for (int e = 0; e < m.experts(); e++) total += chunkRows[e] = (load.expertRows()[e] + chunks - 1) / chunks;
+        for (long v : chunkRows) total += v;
         long[] rankRows = new long[ep];
         for (int e = 0; e < m.experts(); e++) rankRows[expertRank[e]] += chunkRows[e];
         double worst = 0, sum = 0;

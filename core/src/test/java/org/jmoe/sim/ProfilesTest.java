@@ -150,6 +150,48 @@ class ProfilesTest {
                 .isEqualTo(new Roofline(HardwareProfiles.localCpu(plain, 4), SimDtype.F32).experts(sixteen, 1024, 512));
     }
 
+    @Test
+    void theWorkerLayerProbeSetsTheWorkersComputeAndTheirLinksBandwidth() throws Exception {
+        String sweep = "\"hidden\":1024,\"ffn\":512,\"dtype\":\"F32\",\"top_k\":8,\"grouped_min_active_per_thread\":2,\"points\":["
+                + "{\"tokens\":32,\"top_k\":8,\"active_experts\":64,\"grouped_ms\":20,\"dense_ms\":22},"
+                + "{\"tokens\":128,\"top_k\":8,\"active_experts\":64,\"grouped_ms\":30,\"dense_ms\":35}]";
+        String link = ",\"transport\":{\"local\":{\"latency_us\":5,\"bandwidth_gbs\":10},\"grpc\":{\"latency_us\":100,\"bandwidth_gbs\":1},"
+                + "\"grpc_workers\":{\"latency_us\":300,\"bandwidth_gbs\":0.8}}";
+        long[] sixteen = new long[32], eight = new long[32];
+        java.util.Arrays.fill(sixteen, 16);
+        java.util.Arrays.fill(eight, 8);
+        Calibration plain = calibration(",\"expert_kernels\":{" + sweep + "}" + link);
+        double before = new Roofline(HardwareProfiles.localCpu(plain, 2, true), SimDtype.F32).experts(sixteen, 1024, 512);
+        assertThat(HardwareProfiles.localCpu(plain, 2, true).hub()).isEqualTo(new Link(300, 0.8)); // the stand-in workers' link
+        // one token and two batches on two workers: the busier worker computed 1.2x what the curve gives, and the
+        // layer took, beyond that, a message each way per worker at 450 us plus its rows out and back at 0.5 GB/s
+        long[] four = new long[32];
+        java.util.Arrays.fill(four, 0, 4, 1);
+        StringBuilder pts = new StringBuilder();
+        for (long[] rows : new long[][]{four, eight, sixteen}) {
+            double compute = 1.2 * new Roofline(HardwareProfiles.localCpu(plain, 2, true), SimDtype.F32).experts(rows, 1024, 512) * 1e3;
+            long all = 2 * java.util.Arrays.stream(rows).sum();
+            double wall = compute + 4 * 0.45 + 2.0 * all * 1024 * 4 / 0.5e9 * 1e3;
+            String r = java.util.Arrays.toString(rows).replace(" ", "");
+            pts.append(pts.isEmpty() ? "" : ",").append("{\"tokens\":").append(all / 8).append(",\"devices\":2,\"ms\":").append(wall)
+                    .append(",\"compute_ms\":[").append(compute).append(",").append(0.9 * compute).append("],\"device_rows\":[").append(r).append(",").append(r).append("]}");
+        }
+        Calibration probed = calibration(",\"expert_kernels\":{" + sweep + ",\"worker_points\":[" + pts + "]}" + link);
+        Hardware workers = HardwareProfiles.localCpu(probed, 2, true);
+        assertThat(new Roofline(workers, SimDtype.F32).experts(sixteen, 1024, 512)).isCloseTo(1.2 * before, within(0.01 * before));
+        assertThat(workers.hub().latencyUs()).isCloseTo(450.0, within(1e-6));
+        assertThat(workers.hub().bandwidthGbs()).isCloseTo(0.5, within(1e-9));
+        // one batch alone: the bandwidth at the link probe's latency (the 4 x 150 us of latency it misses count as bytes' time)
+        String batches = pts.substring(pts.lastIndexOf("},{") + 2);
+        Link two = HardwareProfiles.localCpu(calibration(",\"expert_kernels\":{" + sweep + ",\"worker_points\":[" + batches + "]}" + link), 2, true).hub();
+        assertThat(two.latencyUs()).isEqualTo(300.0);
+        double bytes = 2.0 * (2 * 32 * 16) * 1024 * 4; // 1024 rows out and back
+        assertThat(two.bandwidthGbs()).isCloseTo(bytes / (bytes / 0.5e9 + 4 * (0.45 - 0.3) * 1e-3) / 1e9, within(1e-9));
+        // the in-process mesh keeps its own figures: the workers' probe is not its devices
+        assertThat(new Roofline(HardwareProfiles.localCpu(probed, 2), SimDtype.F32).experts(sixteen, 1024, 512))
+                .isEqualTo(new Roofline(HardwareProfiles.localCpu(plain, 2), SimDtype.F32).experts(sixteen, 1024, 512));
+    }
+
     /** A calibration file with the given fields over a base of round figures, read back as {@code jmoe calibrate} writes it. */
     static Calibration calibration(String extra) throws Exception {
         String json = "{\"format\":\"jmoe-calibration/1\",\"threads\":2,\"peak_gflops_f32\":200,\"gemm_gflops_f32\":100,"

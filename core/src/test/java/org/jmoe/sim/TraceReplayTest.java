@@ -159,4 +159,50 @@ class TraceReplayTest {
         double want = m.layers() * layer * 1600 / 2400 * 1e3;
         assertThat(Simulator.run(r).breakdownMs().get("experts")).isCloseTo(want, within(want * 1e-9));
     }
+
+    @Test
+    void aChunkReadsOnlyTheExpertsItsTokensReach(@TempDir Path dir) throws Exception {
+        // the split: every expert's rows kept; an expert of r rows lands in a given one of n chunks with probability
+        // 1 - (1 - 1/n)^r; a large expert is split evenly
+        java.util.SplittableRandom rnd = new java.util.SplittableRandom(3);
+        long[] rows = {0, 1, 3, 16, 5000};
+        int n = 16, draws = 4000;
+        int[] active = new int[rows.length];
+        for (int d = 0; d < draws; d++) {
+            long[][] parts = StageModel.split(rows, n, rnd);
+            for (int e = 0; e < rows.length; e++) {
+                long sum = 0, min = Long.MAX_VALUE, max = 0;
+                for (long[] p : parts) {
+                    sum += p[e];
+                    min = Math.min(min, p[e]);
+                    max = Math.max(max, p[e]);
+                }
+                assertThat(sum).isEqualTo(rows[e]);
+                if (rows[e] > StageModel.SPLIT_EXACT) assertThat(max - min).isLessThanOrEqualTo(1);
+                if (parts[d % n][e] > 0) active[e]++;
+            }
+        }
+        for (int e = 0; e < rows.length; e++) {
+            assertThat((double) active[e] / draws).isCloseTo(1 - Math.pow(1 - 1.0 / n, rows[e]), within(0.03));
+        }
+        // a 128-token prefill, 16 rows per expert, as 16 EPS chunks of 8 tokens on one device: a chunk reaches
+        // 1 - (15/16)^16 = 64% of the experts. Every chunk reading all 64 (a row each) bounds it above, half of them below
+        StringBuilder et = new StringBuilder();
+        for (int e = 0; e < 64; e++) et.append(e == 0 ? "" : ",").append(16);
+        Path f = dir.resolve("even.json");
+        Files.writeString(f, "{\"format\":\"" + RoutingStats.FORMAT + "\",\"experts\":64,\"mesh\":{},\"steps\":[],\"router\":\"native\","
+                + "\"summary\":{\"tokens\":128,\"layers\":[{\"layer\":0,\"expert_tokens\":[" + et + "],\"dropped\":0}]}}");
+        ModelProfile m = ModelProfiles.load("olmoe");
+        Hardware h = HardwareProfiles.localCpu(ProfilesTest.calibration(",\"expert_kernels\":{\"grouped_min_active_per_thread\":2}"), 1);
+        SimRequest eps = new SimRequest(m, h, 1, SimRequest.Phase.PREFILL, 1, 128, Plan.parse("attn=dp1,experts=ep1", 1, "1 card", m),
+                RouterSpec.parse("native", "t"), SimRequest.Schedule.EPS, n, SimDtype.F32, SimDtype.F32, Popularity.parse("uniform"), TraceLoads.read(f), 1);
+        double got = Simulator.run(eps).breakdownMs().get("experts");
+        Roofline roof = new Roofline(h, SimDtype.F32);
+        long[] all = new long[64], half = new long[64];
+        java.util.Arrays.fill(all, 1);
+        java.util.Arrays.fill(half, 0, 32, 1);
+        double upper = m.layers() * n * roof.experts(all, m.hidden(), m.expertFfn()) * 1e3;
+        double lower = m.layers() * n * roof.experts(half, m.hidden(), m.expertFfn()) * 1e3;
+        assertThat(got).isBetween(lower, 0.8 * upper);
+    }
 }
