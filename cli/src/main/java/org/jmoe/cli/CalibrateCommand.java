@@ -206,6 +206,7 @@ final class CalibrateCommand implements Runnable {
                     q.put("ms", round(p.wallMs()));
                     ArrayNode cm = q.putArray("compute_ms");
                     for (double v : p.computeMs()) cm.add(round(v));
+                    q.put("beyond_ms", round(p.beyondMs()));
                     ArrayNode dr = q.putArray("device_rows");
                     for (int[] d : p.workerRows()) {
                         ArrayNode a = dr.addArray();

@@ -69,6 +69,7 @@ class CalibrateCliTest {
                         if (own > 0) assertThat(ms).isPositive(); else assertThat(ms).isZero();
                     }
                     assertThat(rows).isEqualTo(p.path("tokens").asInt() * c.expertsUsed);
+                    assertThat(p.path("beyond_ms").asDouble()).isPositive().isLessThanOrEqualTo(p.path("ms").asDouble());
                 }
             } else {
                 assertThat(wp.isMissingNode()).isTrue();

@@ -30,10 +30,12 @@ public final class WorkerLayerProbe {
      *
      * @param tokens     tokens of the batch (top-k distinct random experts each)
      * @param wallMs     the layer in this process, median round
-     * @param computeMs  each worker's compute in that round, as it reported it
+     * @param computeMs  each worker's compute, as it reported it, median round
+     * @param beyondMs   what a round took beyond its busiest worker's compute, median round (the medians of the
+     *                   parts: a round's compute and its transfers vary apart)
      * @param workerRows per worker, the rows of each of its experts (in expert order)
      */
-    public record Point(int tokens, double wallMs, double[] computeMs, int[][] workerRows) {
+    public record Point(int tokens, double wallMs, double[] computeMs, double beyondMs, int[][] workerRows) {
         public int workers() { return computeMs.length; }
 
         /** The busiest worker's compute. */
@@ -83,27 +85,33 @@ public final class WorkerLayerProbe {
             for (int i = 0; i < sizes.length; i++) {
                 // a few tokens (a decode step's layer: milliseconds, the messages' fixed cost) vary most: more rounds
                 int reps = sizes[i] <= 8 ? (quick ? 7 : 31) : (quick ? 3 : 11);
-                double[] wall = new double[reps];
-                double[][] comp = new double[reps][workers];
+                double[] wall = new double[reps], beyond = new double[reps];
+                double[][] comp = new double[workers][reps];
                 for (int rep = 0; rep < reps; rep++) {
                     re.times().reset();
                     long t0 = System.nanoTime();
                     re.compute(layer, w, plans[i], xb, slotOut, pool);
                     wall[rep] = (System.nanoTime() - t0) / 1e6;
-                    for (int d = 0; d < workers; d++) comp[rep][d] = re.times().computeNanos(d) / 1e6;
+                    double busiest = 0;
+                    for (int d = 0; d < workers; d++) busiest = Math.max(busiest, comp[d][rep] = re.times().computeNanos(d) / 1e6);
+                    beyond[rep] = Math.max(0, wall[rep] - busiest);
                 }
-                Integer[] order = new Integer[reps];
-                for (int q = 0; q < reps; q++) order[q] = q;
-                Arrays.sort(order, (a, b) -> Double.compare(wall[a], wall[b]));
-                int med = order[reps / 2];
+                double[] compute = new double[workers];
+                for (int d = 0; d < workers; d++) compute[d] = median(comp[d]);
                 int[][] rows = new int[workers][E / workers];
                 for (int e = 0; e < E; e++) rows[p.device(e)][e - p.device(e) * (E / workers)] = plans[i].load(e);
-                out.add(new Point(sizes[i], wall[med], comp[med], rows));
+                out.add(new Point(sizes[i], median(wall), compute, median(beyond), rows));
             }
             return out;
         } catch (JmoeException e) {
             throw new JmoeException("calibrate", "the worker layer probe failed: " + e.getMessage());
         }
+    }
+
+    private static double median(double[] v) {
+        double[] s = v.clone();
+        Arrays.sort(s);
+        return s[s.length / 2];
     }
 
     /** {@code T} tokens, each routed to {@code k} distinct random experts with equal weights. */

@@ -39,6 +39,7 @@ class WorkerLayerProbeTest {
                     if (any) assertThat(p.computeMs()[d]).isPositive();
                 }
                 assertThat(p.wallMs()).isGreaterThanOrEqualTo(p.maxComputeMs());
+                assertThat(p.beyondMs()).isPositive().isLessThanOrEqualTo(p.wallMs()); // the transfers take time
             }
         }
         assertThat(ProcessHandle.current().children().filter(h -> h.info().commandLine().orElse("").contains(WorkerMain.class.getName())))

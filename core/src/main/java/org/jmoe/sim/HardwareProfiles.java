@@ -275,7 +275,8 @@ public final class HardwareProfiles {
     /**
      * As {@link #hubLink(Calibration)}, for {@code workers} worker JVMs: where the calibration ran the model's expert
      * layer on that many workers ({@code expert_kernels.worker_points}), the link that layer had. At each probed batch,
-     * what the layer took beyond the busiest worker's compute is a message each way per worker at the latency plus the
+     * what the layer took beyond the busiest worker's compute ({@code beyond_ms}, the median round's; files without it:
+     * the median wall less the busiest worker's median compute) is a message each way per worker at the latency plus the
      * rows' bytes out and back over the bandwidth. The smallest batch (one token: a decode step's layer, its bytes a
      * rounding error) sets the latency, the others the bandwidth (least squares through zero once the messages'
      * latency is taken out); the two are solved together. That time holds all the layer does besides its compute:
@@ -294,7 +295,8 @@ public final class HardwareProfiles {
             for (JsonNode d : p.path("device_rows")) for (JsonNode v : d) rows += Math.max(0, v.asLong(0));
             double wallS = p.path("ms").asDouble(0) * 1e-3, computeS = deviceMs(p) * 1e-3;
             if (rows == 0 || !(wallS > 0)) continue;
-            pts.add(new double[]{2.0 * rows * hidden * 4, Math.max(0, wallS - computeS)});
+            double beyondS = p.has("beyond_ms") ? p.path("beyond_ms").asDouble(0) * 1e-3 : wallS - computeS;
+            pts.add(new double[]{2.0 * rows * hidden * 4, Math.max(0, beyondS)});
         }
         if (pts.isEmpty()) return base;
         pts.sort(java.util.Comparator.comparingDouble(p -> p[0]));

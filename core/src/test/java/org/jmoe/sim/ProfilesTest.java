@@ -177,6 +177,15 @@ class ProfilesTest {
                     .append(",\"compute_ms\":[").append(compute).append(",").append(0.9 * compute).append("],\"device_rows\":[").append(r).append(",").append(r).append("]}");
         }
         Calibration probed = calibration(",\"expert_kernels\":{" + sweep + ",\"worker_points\":[" + pts + "]}" + link);
+        // a probe that gives the median round's time beyond the compute (beyond_ms) is read by it, not by its median wall
+        StringBuilder withBeyond = new StringBuilder();
+        for (String q : pts.toString().split("(?<=\\]\\]\\}),")) {
+            double ms = Double.parseDouble(q.replaceAll(".*\"ms\":([0-9.E-]+),.*", "$1"));
+            double compute = Double.parseDouble(q.replaceAll(".*\"compute_ms\":\\[([0-9.E-]+),.*", "$1"));
+            withBeyond.append(withBeyond.isEmpty() ? "" : ",").append(q.replace("\"ms\":" + ms, "\"ms\":" + (ms + 5) + ",\"beyond_ms\":" + (ms - compute)));
+        }
+        assertThat(HardwareProfiles.localCpu(calibration(",\"expert_kernels\":{" + sweep + ",\"worker_points\":[" + withBeyond + "]}" + link), 2, true).hub())
+                .isEqualTo(HardwareProfiles.localCpu(probed, 2, true).hub());
         Hardware workers = HardwareProfiles.localCpu(probed, 2, true);
         assertThat(new Roofline(workers, SimDtype.F32).experts(sixteen, 1024, 512)).isCloseTo(1.2 * before, within(0.01 * before));
         assertThat(workers.hub().latencyUs()).isCloseTo(450.0, within(1e-6));
