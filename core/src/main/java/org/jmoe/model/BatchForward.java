@@ -36,6 +36,8 @@ public final class BatchForward {
     private float[] slotOut = new float[0], shOut = new float[0];
     private final LayerMath.SwiGlu ffn = new LayerMath.SwiGlu();
     private float[] scores = new float[0];
+    /** Per worker, the cache offsets of the rows the attention core reads (as {@code scores}). */
+    private int[] rowOffsets = new int[0];
     private int[] offsets = new int[0];
 
     public BatchForward(Model model, PagedKvCache kv) {
@@ -134,7 +136,9 @@ public final class BatchForward {
         int maxLen = 0;
         for (Row r : rows) maxLen = Math.max(maxLen, r.position() + 1);
         scores = Forward.grow(scores, pool.threads() * maxLen);
+        if (rowOffsets.length < pool.threads() * maxLen) rowOffsets = new int[pool.threads() * maxLen];
         final float[] sc = scores;
+        final int[] offs = rowOffsets;
         final int stride = maxLen;
         pool.forEach(T * c.heads, (task, worker) -> {
             int t = task / c.heads, h = task % c.heads;
@@ -145,7 +149,9 @@ public final class BatchForward {
             int so = worker * stride;
             float max = Float.NEGATIVE_INFINITY;
             for (int j = 0; j < len; j++) {
-                float sj = Ops.dot(q, qo, kc, s.offset(j) + ko, hd) * scale;
+                int o = s.offset(j) + ko;
+                offs[so + j] = o;
+                float sj = Ops.dot(q, qo, kc, o, hd) * scale;
                 sc[so + j] = sj;
                 if (sj > max) max = sj;
             }
@@ -156,8 +162,7 @@ public final class BatchForward {
                 sum += e;
             }
             float inv = (float) (1.0 / sum);
-            Arrays.fill(att, qo, qo + hd, 0f);
-            for (int j = 0; j < len; j++) Ops.axpy(att, qo, vc, s.offset(j) + ko, sc[so + j] * inv, hd);
+            Ops.weightedRowsAt(att, qo, vc, offs, so, sc, so, inv, len, hd);
         });
     }
 

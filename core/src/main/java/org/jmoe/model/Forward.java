@@ -194,8 +194,7 @@ public final class Forward {
                 sum += e;
             }
             float inv = (float) (1.0 / sum);
-            Arrays.fill(att, qo, qo + hd, 0f);
-            for (int j = 0; j < len; j++) Ops.axpy(att, qo, vc, j * KD + ko, sc[so + j] * inv, hd);
+            Ops.weightedRows(att, qo, vc, ko, KD, sc, so, inv, len, hd);
         });
     }
 

@@ -37,8 +37,10 @@ import java.util.TreeMap;
  * @param groupedOtherFromActive the engine's rule for experts of the other formats (its default crossover)
  * @param hub               where the devices are processes fed by one coordinator (worker JVMs over gRPC): the link
  *                          through which every expert row goes out and comes back, all devices' rows one after
- *                          another (latency per device and message, bandwidth of the coordinator's side); null =
- *                          the devices exchange rows with each other over {@code links}
+ *                          another (latency per device and message, bandwidth of the coordinator's side). The
+ *                          processes share the coordinator's machine and all its cores, so the transfers (CPU work at
+ *                          both ends) do not overlap the experts' compute, whatever the schedule; null = the devices
+ *                          exchange rows with each other over {@code links}
  * @param attention         measured rates of an engine's attention blocks in prefill, per device (the local profile has
  *                          them from the calibration's attention probe); null = attention as GEMMs and activations
  */

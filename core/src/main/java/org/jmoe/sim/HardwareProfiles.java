@@ -272,16 +272,19 @@ public final class HardwareProfiles {
         return new Link(w.latencyUs(), w.bandwidthGbs());
     }
 
+    /** The most rows a worker point may have to set the link's latency (a few tokens' rows: their bytes are negligible). */
+    static final int MAX_LATENCY_ROWS = 64;
+
     /**
      * As {@link #hubLink(Calibration)}, for {@code workers} worker JVMs: where the calibration ran the model's expert
      * layer on that many workers ({@code expert_kernels.worker_points}), the link that layer had. At each probed batch,
-     * what the layer took beyond the busiest worker's compute ({@code beyond_ms}, the median round's; files without it:
+     * what the layer took beyond the busiest worker's compute ({@code beyond_ms}, the median over the probe's layers; files without it:
      * the median wall less the busiest worker's median compute) is a message each way per worker at the latency plus the
      * rows' bytes out and back over the bandwidth. The smallest batch (one token: a decode step's layer, its bytes a
-     * rounding error) sets the latency, the others the bandwidth (least squares through zero once the messages'
-     * latency is taken out); the two are solved together. That time holds all the layer does besides its compute:
+     * rounding error; at most {@value #MAX_LATENCY_ROWS} rows) sets the latency, the others the bandwidth (least squares
+     * through zero once the messages' latency is taken out); the two are solved together. That time holds all the layer does besides its compute:
      * encoding, the wire, decoding and scattering the answers, and the waits between, which the stand-in workers of
-     * the link probe leave out. With one point only the bandwidth is fitted, at the link probe's latency.
+     * the link probe leave out. Without such a small point only the bandwidth is fitted, at the link probe's latency.
      */
     static Link hubLink(Calibration c, int workers) {
         Link base = hubLink(c);
@@ -300,7 +303,7 @@ public final class HardwareProfiles {
         }
         if (pts.isEmpty()) return base;
         pts.sort(java.util.Comparator.comparingDouble(p -> p[0]));
-        boolean fitLatency = pts.size() >= 2;
+        boolean fitLatency = pts.size() >= 2 && pts.getFirst()[0] <= 2.0 * MAX_LATENCY_ROWS * hidden * 4;
         double messages = 2.0 * workers, lat = base.latencyUs() * 1e-6, bw = base.bandwidthGbs() * 1e9;
         for (int it = 0; it < 50; it++) {
             if (fitLatency) lat = Math.max(1e-6, (pts.getFirst()[1] - pts.getFirst()[0] / bw) / messages);

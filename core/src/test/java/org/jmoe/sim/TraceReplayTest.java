@@ -1,5 +1,6 @@
 package org.jmoe.sim;
 
+import org.jmoe.calibrate.Calibration;
 import org.jmoe.moe.RouterSpec;
 import org.jmoe.moe.RoutingStats;
 import org.junit.jupiter.api.Test;
@@ -204,5 +205,38 @@ class TraceReplayTest {
         double upper = m.layers() * n * roof.experts(all, m.hidden(), m.expertFfn()) * 1e3;
         double lower = m.layers() * n * roof.experts(half, m.hidden(), m.expertFfn()) * 1e3;
         assertThat(got).isBetween(lower, 0.8 * upper);
+    }
+
+    @Test
+    void workerJvmsOnTheCoordinatorsCoresOverlapOnlyTheirMessagesLatency(@TempDir Path dir) throws Exception {
+        // two worker JVMs linked at 300 us per message and 0.8 GB/s: in-process devices pipeline EPS chunks, workers
+        // sharing the coordinator's cores do not (moving rows is CPU work there); only the latency of all but one
+        // message per direction and worker is hidden
+        StringBuilder et = new StringBuilder();
+        for (int e = 0; e < 64; e++) et.append(e == 0 ? "" : ",").append(e < 32 ? 100 : 50);
+        Path f = dir.resolve("two-to-one.json");
+        Files.writeString(f, "{\"format\":\"" + RoutingStats.FORMAT + "\",\"experts\":64,\"mesh\":{},\"steps\":[],\"router\":\"native\","
+                + "\"summary\":{\"tokens\":600,\"layers\":[{\"layer\":0,\"expert_tokens\":[" + et + "],\"dropped\":0}]}}");
+        ModelProfile m = ModelProfiles.load("olmoe");
+        Calibration cal = ProfilesTest.calibration(",\"expert_kernels\":{\"grouped_min_active_per_thread\":2},\"transport\":{\"local\":{\"latency_us\":5,"
+                + "\"bandwidth_gbs\":10},\"grpc\":{\"latency_us\":100,\"bandwidth_gbs\":1},\"grpc_workers\":{\"latency_us\":300,\"bandwidth_gbs\":0.8}}");
+        int n = 4;
+        for (boolean workers : new boolean[]{false, true}) {
+            Hardware h = HardwareProfiles.localCpu(cal, 2, workers);
+            SimRequest r = new SimRequest(m, h, 1, SimRequest.Phase.PREFILL, 1, 300, Plan.parse("attn=tp2,experts=ep2", 2, "1 card", m),
+                    RouterSpec.parse("native", "t"), SimRequest.Schedule.EPS, n, SimDtype.F32, SimDtype.F32, Popularity.parse("uniform"), TraceLoads.read(f), 1);
+            SimResult res = Simulator.run(r);
+            java.util.Map<String, Double> b = res.breakdownMs();
+            double sum = b.values().stream().mapToDouble(Double::doubleValue).sum();
+            assertThat(sum).isCloseTo(res.stepMs(), within(1e-6 * res.stepMs())); // the parts add up to the step
+            double hidden = -b.get("overlap");
+            if (workers) {
+                // per MoE layer, 3 of the 4 chunks' messages each way to each of the 2 workers
+                assertThat(hidden).isCloseTo(m.layers() * 2 * (n - 1) * 2 * 300e-3, within(1e-9));
+            } else {
+                // the pipeline hides most of the chunks' transfers (all but the first dispatch and the last combine)
+                assertThat(hidden).isGreaterThan(0.25 * (b.get("dispatch") + b.get("combine")));
+            }
+        }
     }
 }
