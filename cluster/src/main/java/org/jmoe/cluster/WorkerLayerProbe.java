@@ -33,7 +33,8 @@ public final class WorkerLayerProbe {
      * @param computeMs  each worker's compute, as it reported it, median round
      * @param beyondMs   what a round took beyond its busiest worker's compute, median round (the medians of the
      *                   parts: a round's compute and its transfers vary apart)
-     * @param workerRows per worker, the rows of each of its experts (in expert order)
+     * @param workerRows per worker, the rows of each of its experts (in expert order); of the first routing, for a
+     *                   batch of a few tokens timed over several
      */
     public record Point(int tokens, double wallMs, double[] computeMs, double beyondMs, int[][] workerRows) {
         public int workers() { return computeMs.length; }
@@ -48,6 +49,11 @@ public final class WorkerLayerProbe {
             return n;
         }
     }
+
+    /** Batches of at most this many tokens are timed over {@link #DECODE_PLANS} routings (a decode step's layer). */
+    static final int FEW_TOKENS = 8;
+    /** Routings of a few-token batch, run in turn. */
+    static final int DECODE_PLANS = 16;
 
     private WorkerLayerProbe() {}
 
@@ -67,9 +73,15 @@ public final class WorkerLayerProbe {
         SplittableRandom rnd = new SplittableRandom(17);
         for (int i = 0; i < xb.length; i++) xb[i] = (float) rnd.nextGaussian();
         float[] slotOut = new float[maxT * k * H];
-        RoutingPlan[] plans = new RoutingPlan[sizes.length];
+        // per batch size, its routings: one for a batch; DECODE_PLANS for a few tokens, whose layer time depends on how
+        // their rows split between the workers (one worker's answer decoded while the other computes, or both at the
+        // end), as a decode step's does from step to step
+        RoutingPlan[][] plans = new RoutingPlan[sizes.length][];
         SplittableRandom r = new SplittableRandom(13);
-        for (int i = 0; i < sizes.length; i++) plans[i] = plan(sizes[i], E, k, r);
+        for (int i = 0; i < sizes.length; i++) {
+            plans[i] = new RoutingPlan[sizes[i] <= FEW_TOKENS ? DECODE_PLANS : 1];
+            for (int q = 0; q < plans[i].length; q++) plans[i][q] = plan(sizes[i], E, k, r);
+        }
         String kernel = ExpertKernels.defaultChoice().name().toLowerCase(java.util.Locale.ROOT);
         try (LocalWorkers lw = new LocalWorkers(model, lists, threads, 120_000, kernel);
              RemoteExperts re = RemoteExperts.connect(c, p, lw.addresses(), 1, 120_000)) {
@@ -79,18 +91,20 @@ public final class WorkerLayerProbe {
             re.warmUp(quick ? 1_000 : 6_000, (int) Math.min(8L << 20, Math.max(4096, rowsPerWorker * H * 4)));
             long warmEnd = System.nanoTime() + (quick ? 1_000_000_000L : 4_000_000_000L);
             for (int i = 0; System.nanoTime() < warmEnd || i < sizes.length; i++) {
-                re.compute(layer, w, plans[i % sizes.length], xb, slotOut, pool);
+                RoutingPlan[] ps = plans[i % sizes.length];
+                re.compute(layer, w, ps[(i / sizes.length) % ps.length], xb, slotOut, pool);
             }
             List<Point> out = new ArrayList<>();
             for (int i = 0; i < sizes.length; i++) {
-                // a few tokens (a decode step's layer: milliseconds, the messages' fixed cost) vary most: more rounds
-                int reps = sizes[i] <= 8 ? (quick ? 7 : 31) : (quick ? 3 : 11);
+                // a few tokens (a decode step's layer: milliseconds, the messages' fixed cost) vary most: more rounds,
+                // over all their routings in turn
+                int reps = sizes[i] <= FEW_TOKENS ? (quick ? 2 : 6) * DECODE_PLANS : (quick ? 3 : 11);
                 double[] wall = new double[reps], beyond = new double[reps];
                 double[][] comp = new double[workers][reps];
                 for (int rep = 0; rep < reps; rep++) {
                     re.times().reset();
                     long t0 = System.nanoTime();
-                    re.compute(layer, w, plans[i], xb, slotOut, pool);
+                    re.compute(layer, w, plans[i][rep % plans[i].length], xb, slotOut, pool);
                     wall[rep] = (System.nanoTime() - t0) / 1e6;
                     double busiest = 0;
                     for (int d = 0; d < workers; d++) busiest = Math.max(busiest, comp[d][rep] = re.times().computeNanos(d) / 1e6);
@@ -99,7 +113,7 @@ public final class WorkerLayerProbe {
                 double[] compute = new double[workers];
                 for (int d = 0; d < workers; d++) compute[d] = median(comp[d]);
                 int[][] rows = new int[workers][E / workers];
-                for (int e = 0; e < E; e++) rows[p.device(e)][e - p.device(e) * (E / workers)] = plans[i].load(e);
+                for (int e = 0; e < E; e++) rows[p.device(e)][e - p.device(e) * (E / workers)] = plans[i][0].load(e);
                 out.add(new Point(sizes[i], median(wall), compute, median(beyond), rows));
             }
             return out;

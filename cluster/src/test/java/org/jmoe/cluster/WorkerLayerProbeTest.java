@@ -30,8 +30,13 @@ class WorkerLayerProbeTest {
                 assertThat(p.rows()).isEqualTo((long) sizes[i] * c.expertsUsed);
                 for (int[] w : p.workerRows()) assertThat(w).hasSize(c.experts / 2);
                 java.util.SplittableRandom r = new java.util.SplittableRandom(13);
-                org.jmoe.moe.RoutingPlan plan = null;
-                for (int j = 0; j <= i; j++) plan = WorkerLayerProbe.plan(sizes[j], c.experts, c.expertsUsed, r);
+                org.jmoe.moe.RoutingPlan plan;
+                // the probe's routings drawn in order: a few tokens get several (the point reports the first's rows)
+                for (int j = 0; j < i; j++) {
+                    int n = sizes[j] <= WorkerLayerProbe.FEW_TOKENS ? WorkerLayerProbe.DECODE_PLANS : 1;
+                    for (int q = 0; q < n; q++) WorkerLayerProbe.plan(sizes[j], c.experts, c.expertsUsed, r);
+                }
+                plan = WorkerLayerProbe.plan(sizes[i], c.experts, c.expertsUsed, r);
                 for (int e = 0; e < c.experts; e++) assertThat(p.workerRows()[e / (c.experts / 2)][e % (c.experts / 2)]).isEqualTo(plan.load(e));
                 // the workers computed (their own clocks) inside the layer's round trip (this process's clock)
                 for (int d = 0; d < 2; d++) {
