@@ -40,6 +40,8 @@ public final class Forward {
     private final LayerMath.SwiGlu ffn = new LayerMath.SwiGlu();
     private float[] shGate = new float[0], shUp = new float[0], shOut = new float[0];
     private float[] scores = new float[0];
+    /** Per worker, the cache offsets of the rows the attention core reads (as {@code scores}). */
+    private int[] rowOffsets = new int[0];
 
     /** Accumulated wall time of the MoE stages since {@link #resetStageTimes()}. */
     /**
@@ -173,7 +175,9 @@ public final class Forward {
         final float[] kc = kCache[l], vc = vCache[l];
         final int maxLen = pos + T;
         scores = grow(scores, pool.threads() * maxLen);
+        if (rowOffsets.length < pool.threads() * maxLen) rowOffsets = new int[pool.threads() * maxLen];
         final float[] sc = scores;
+        final int[] offs = rowOffsets;
         final int base = pos;
         pool.forEach(T * c.heads, (task, worker) -> {
             int t = task / c.heads, h = task % c.heads;
@@ -183,6 +187,7 @@ public final class Forward {
             int so = worker * maxLen;
             float max = Float.NEGATIVE_INFINITY;
             for (int j = 0; j < len; j++) {
+                offs[so + j] = j * KD + ko;
                 float s = Ops.dot(q, qo, kc, j * KD + ko, hd) * scale;
                 sc[so + j] = s;
                 if (s > max) max = s;
@@ -194,7 +199,7 @@ public final class Forward {
                 sum += e;
             }
             float inv = (float) (1.0 / sum);
-            Ops.weightedRows(att, qo, vc, ko, KD, sc, so, inv, len, hd);
+            Ops.weightedRowsAt(att, qo, vc, offs, so, sc, so, inv, len, hd);
         });
     }
 

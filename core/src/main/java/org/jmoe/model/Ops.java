@@ -41,42 +41,12 @@ public final class Ops {
     }
 
     /**
-     * {@code y[yo..yo+n) = Σ_j (w[wo+j]·scale) · x[xo + j·stride ..]} over {@code rows} rows, each element's terms fused
+     * {@code y[yo..yo+n) = Σ_j (w[wo+j]·scale) · x[off[oo+j] ..]} over {@code rows} rows, each element's terms fused
      * in row order from zero: the bits of {@link #axpy} row after row onto zeros, with the sums held in registers
      * across the rows instead of stored to {@code y} and loaded back for every row. (The stored form ran the
      * attention core up to three times slower in some processes: with {@code y} re-written on every row, its stores
      * and the next row's loads could alias, depending on where the arrays lay.)
      */
-    public static void weightedRows(float[] y, int yo, float[] x, int xo, int stride, float[] w, int wo, float scale, int rows, int n) {
-        int L = F.length();
-        int i = 0;
-        for (; i <= n - 4 * L; i += 4 * L) {
-            FloatVector a0 = FloatVector.zero(F), a1 = a0, a2 = a0, a3 = a0;
-            for (int j = 0, b = xo + i; j < rows; j++, b += stride) {
-                FloatVector p = FloatVector.broadcast(F, w[wo + j] * scale);
-                a0 = FloatVector.fromArray(F, x, b).fma(p, a0);
-                a1 = FloatVector.fromArray(F, x, b + L).fma(p, a1);
-                a2 = FloatVector.fromArray(F, x, b + 2 * L).fma(p, a2);
-                a3 = FloatVector.fromArray(F, x, b + 3 * L).fma(p, a3);
-            }
-            a0.intoArray(y, yo + i);
-            a1.intoArray(y, yo + i + L);
-            a2.intoArray(y, yo + i + 2 * L);
-            a3.intoArray(y, yo + i + 3 * L);
-        }
-        for (; i <= n - L; i += L) {
-            FloatVector a = FloatVector.zero(F);
-            for (int j = 0, b = xo + i; j < rows; j++, b += stride) a = FloatVector.fromArray(F, x, b).fma(FloatVector.broadcast(F, w[wo + j] * scale), a);
-            a.intoArray(y, yo + i);
-        }
-        for (; i < n; i++) {
-            float a = 0f;
-            for (int j = 0, b = xo + i; j < rows; j++, b += stride) a = Math.fma(x[b], w[wo + j] * scale, a);
-            y[yo + i] = a;
-        }
-    }
-
-    /** As {@link #weightedRows}, row j at {@code x[off[oo + j]..]} (rows of a paged cache). */
     public static void weightedRowsAt(float[] y, int yo, float[] x, int[] off, int oo, float[] w, int wo, float scale, int rows, int n) {
         int L = F.length();
         int i = 0;

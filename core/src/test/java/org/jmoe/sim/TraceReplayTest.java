@@ -137,17 +137,23 @@ class TraceReplayTest {
         }
     }
 
+    /** One layer over 64 experts recorded on 600 tokens: experts 0..31 with 100 rows each, 32..63 with 50. */
+    static Path twoToOne(Path dir) throws Exception {
+        StringBuilder et = new StringBuilder();
+        for (int e = 0; e < 64; e++) et.append(e == 0 ? "" : ",").append(e < 32 ? 100 : 50);
+        Path f = dir.resolve("two-to-one.json");
+        Files.writeString(f, "{\"format\":\"" + RoutingStats.FORMAT + "\",\"experts\":64,\"mesh\":{},\"steps\":[],\"router\":\"native\","
+                + "\"summary\":{\"tokens\":600,\"layers\":[{\"layer\":0,\"expert_tokens\":[" + et + "],\"dropped\":0}]}}");
+        return f;
+    }
+
     @Test
     void anEnginesDevicesShareTheLayersExpertTimeByRows(@TempDir Path dir) throws Exception {
         // OLMoE's 64 experts over this machine cut into 2 devices (32 each): experts 0..31 take 100 rows per 600
         // recorded tokens, 32..63 take 50, so a 300-token prefill gives device 0 1600 rows and device 1 800. The
         // busier device's time is the layer's (each device's experts at their own rows, summed) times its 2/3 of
         // the rows
-        StringBuilder et = new StringBuilder();
-        for (int e = 0; e < 64; e++) et.append(e == 0 ? "" : ",").append(e < 32 ? 100 : 50);
-        Path f = dir.resolve("two-to-one.json");
-        Files.writeString(f, "{\"format\":\"" + RoutingStats.FORMAT + "\",\"experts\":64,\"mesh\":{},\"steps\":[],\"router\":\"native\","
-                + "\"summary\":{\"tokens\":600,\"layers\":[{\"layer\":0,\"expert_tokens\":[" + et + "],\"dropped\":0}]}}");
+        Path f = twoToOne(dir);
         ModelProfile m = ModelProfiles.load("olmoe");
         Hardware cut = HardwareProfiles.localCpu(ProfilesTest.calibration(",\"expert_kernels\":{\"grouped_min_active_per_thread\":2}"), 2);
         SimRequest r = new SimRequest(m, cut, 1, SimRequest.Phase.PREFILL, 1, 300, Plan.parse("attn=tp2,experts=ep2", 2, "1 card", m),
@@ -212,11 +218,7 @@ class TraceReplayTest {
         // two worker JVMs linked at 300 us per message and 0.8 GB/s: in-process devices pipeline EPS chunks, workers
         // sharing the coordinator's cores do not (moving rows is CPU work there); only the latency of all but one
         // message per direction and worker is hidden
-        StringBuilder et = new StringBuilder();
-        for (int e = 0; e < 64; e++) et.append(e == 0 ? "" : ",").append(e < 32 ? 100 : 50);
-        Path f = dir.resolve("two-to-one.json");
-        Files.writeString(f, "{\"format\":\"" + RoutingStats.FORMAT + "\",\"experts\":64,\"mesh\":{},\"steps\":[],\"router\":\"native\","
-                + "\"summary\":{\"tokens\":600,\"layers\":[{\"layer\":0,\"expert_tokens\":[" + et + "],\"dropped\":0}]}}");
+        Path f = twoToOne(dir);
         ModelProfile m = ModelProfiles.load("olmoe");
         Calibration cal = ProfilesTest.calibration(",\"expert_kernels\":{\"grouped_min_active_per_thread\":2},\"transport\":{\"local\":{\"latency_us\":5,"
                 + "\"bandwidth_gbs\":10},\"grpc\":{\"latency_us\":100,\"bandwidth_gbs\":1},\"grpc_workers\":{\"latency_us\":300,\"bandwidth_gbs\":0.8}}");
