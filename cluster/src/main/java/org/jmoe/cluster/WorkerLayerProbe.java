@@ -18,11 +18,12 @@ import java.util.SplittableRandom;
  * The model's expert layer run on worker JVMs as {@code --local-workers D} runs it: D workers started with the model
  * (each serving a contiguous share of the experts, as the contiguous placement gives them, on its share of the
  * cores), fed by this process through {@link RemoteExperts} on the serial schedule, for batches of random top-k
- * routing (one token, as a decode step's layer, up to a prefill's). Per batch: the layer's wall time in this process and each worker's own compute time (what it reports),
- * so that both the workers' compute rate beside the transfers (the coordinator encoding and decoding on the same
- * cores) and what a layer takes beyond the busiest worker's compute (encoding, the wire, decoding, scattering the
- * answers, the waits between) are measured on the engine's own path. The simulator's {@code local-cpu:workers=D}
- * takes its workers' efficiency and the coordinator link's bandwidth from these points (docs/CALIBRATION.md).
+ * routing (one token, as a decode step's layer, up to a prefill's). Per batch: the layer's wall time in this process
+ * and each worker's own compute time (what it reports), so that both the workers' compute rate beside the transfers
+ * (the coordinator encoding and decoding on the same cores) and what a layer takes beyond the busiest worker's
+ * compute (encoding, the wire, decoding, scattering the answers, the waits between) are measured on the engine's own
+ * path. The simulator's {@code local-cpu:workers=D} takes its workers' efficiency and the coordinator link's latency
+ * and bandwidth from these points (docs/CALIBRATION.md).
  */
 public final class WorkerLayerProbe {
     /**

@@ -187,8 +187,9 @@ public final class Forward {
             int so = worker * maxLen;
             float max = Float.NEGATIVE_INFINITY;
             for (int j = 0; j < len; j++) {
-                offs[so + j] = j * KD + ko;
-                float s = Ops.dot(q, qo, kc, j * KD + ko, hd) * scale;
+                int o = j * KD + ko;
+                offs[so + j] = o;
+                float s = Ops.dot(q, qo, kc, o, hd) * scale;
                 sc[so + j] = s;
                 if (s > max) max = s;
             }

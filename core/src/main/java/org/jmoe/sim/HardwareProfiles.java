@@ -277,14 +277,15 @@ public final class HardwareProfiles {
 
     /**
      * As {@link #hubLink(Calibration)}, for {@code workers} worker JVMs: where the calibration ran the model's expert
-     * layer on that many workers ({@code expert_kernels.worker_points}), the link that layer had. At each probed batch,
-     * what the layer took beyond the busiest worker's compute ({@code beyond_ms}, the median over the probe's layers; files without it:
-     * the median wall less the busiest worker's median compute) is a message each way per worker at the latency plus the
-     * rows' bytes out and back over the bandwidth. The smallest batch (one token: a decode step's layer, its bytes a
-     * rounding error; at most {@value #MAX_LATENCY_ROWS} rows) sets the latency, the others the bandwidth (least squares
-     * through zero once the messages' latency is taken out); the two are solved together. That time holds all the layer does besides its compute:
-     * encoding, the wire, decoding and scattering the answers, and the waits between, which the stand-in workers of
-     * the link probe leave out. Without such a small point only the bandwidth is fitted, at the link probe's latency.
+     * layer on that many workers ({@code expert_kernels.worker_points}), the link that layer had. At each probed
+     * batch, what the layer took beyond the busiest worker's compute ({@code beyond_ms}, the median over the probe's
+     * layers; files without it: the median wall less the busiest worker's median compute) is a message each way per
+     * worker at the latency plus the rows' bytes out and back over the bandwidth. The smallest batch (a decode step's
+     * layer, at most {@value #MAX_LATENCY_ROWS} rows: its bytes are a rounding error) sets the latency, the others the
+     * bandwidth (least squares through zero once the messages' latency is taken out); the two are solved together.
+     * That time holds all the layer does besides its compute: encoding, the wire, decoding and scattering the
+     * answers, and the waits between, which the stand-in workers of the link probe leave out. Without such a small
+     * point only the bandwidth is fitted, at the link probe's latency.
      */
     static Link hubLink(Calibration c, int workers) {
         Link base = hubLink(c);

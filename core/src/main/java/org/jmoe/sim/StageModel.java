@@ -289,60 +289,67 @@ final class StageModel {
         return EpsPipeline.eps(d, c, x, shared, k);
     }
 
-    /** Splits of a batch's rows into chunks averaged by {@link #expertTime(LayerLoad, int)}. */
-    static final int CHUNK_DRAWS = 4;
-    /** Rows of one expert up to which its split into chunks is drawn row by row (beyond, an even split). */
-    static final long SPLIT_EXACT = 512;
+    /** Chunks drawn by {@link #expertTime(LayerLoad, int)} for a load with lightly loaded experts. */
+    static final int CHUNK_SAMPLES = 8;
+    /**
+     * Rows per chunk of one expert up to which its rows in a chunk are drawn row by row; beyond, its even share (an
+     * expert of 4 rows per chunk misses a given chunk with probability below e^-4, 2%).
+     */
+    static final int SPLIT_EXACT_PER_CHUNK = 4;
 
     /**
      * Expert compute of one chunk (of {@code chunks}) on the busiest rank. A chunk holds 1/chunks of the batch's
-     * tokens, so each expert's rows fall into the chunks as its tokens do, at random: an expert with fewer rows than
-     * chunks is active in only some of them (its weights read only there), and a chunk's busiest rank is its own. The
-     * mean chunk over {@value #CHUNK_DRAWS} such splits (seeded by the load: the same load gives the same time).
+     * tokens, so each expert's rows fall into it as its tokens do, at random: an expert with fewer rows than chunks
+     * is active in only some chunks (its weights read only there), and a chunk's busiest rank is its own. The mean
+     * over {@value #CHUNK_SAMPLES} drawn chunks (seeded by the load: the same load gives the same time); one chunk of
+     * even shares when every expert is loaded beyond {@link #SPLIT_EXACT_PER_CHUNK} rows per chunk.
      */
     private double expertTime(LayerLoad load, int chunks) {
         long[] rows = load.expertRows();
         if (chunks <= 1) return expertTime(rows);
+        boolean even = true;
+        for (long v : rows) even &= v == 0 || v > (long) SPLIT_EXACT_PER_CHUNK * chunks;
         java.util.SplittableRandom r = new java.util.SplittableRandom(java.util.Arrays.hashCode(rows) * 31L + chunks);
+        int samples = even ? 1 : CHUNK_SAMPLES;
         double t = 0;
-        for (int d = 0; d < CHUNK_DRAWS; d++) {
-            for (long[] part : split(rows, chunks, r)) t += expertTime(part);
-        }
-        return t / (CHUNK_DRAWS * chunks);
+        for (int i = 0; i < samples; i++) t += expertTime(chunkOf(rows, chunks, r));
+        return t / samples;
     }
 
-    /** Each expert's rows over {@code chunks} chunks: row by row at random up to {@link #SPLIT_EXACT}, else evenly. */
-    static long[][] split(long[] rows, int chunks, java.util.SplittableRandom r) {
-        long[][] parts = new long[chunks][rows.length];
+    /**
+     * One chunk of a batch cut into {@code chunks}: each expert's rows in it drawn row by row (each row in it with
+     * probability 1/chunks) up to {@link #SPLIT_EXACT_PER_CHUNK} rows per chunk, else its even share (rounded).
+     */
+    static long[] chunkOf(long[] rows, int chunks, java.util.SplittableRandom r) {
+        long[] part = new long[rows.length];
+        long exact = (long) SPLIT_EXACT_PER_CHUNK * chunks;
         for (int e = 0; e < rows.length; e++) {
-            if (rows[e] <= SPLIT_EXACT) {
-                for (long i = 0; i < rows[e]; i++) parts[r.nextInt(chunks)][e]++;
+            if (rows[e] <= exact) {
+                for (long i = 0; i < rows[e]; i++) if (r.nextInt(chunks) == 0) part[e]++;
             } else {
-                int first = r.nextInt(chunks);
-                for (int c = 0; c < chunks; c++) parts[c][e] = rows[e] / chunks + (((c - first + chunks) % chunks) < rows[e] % chunks ? 1 : 0);
+                part[e] = (rows[e] + chunks / 2) / chunks;
             }
         }
-        return parts;
+        return part;
     }
 
     /** Expert compute of a batch whose experts have {@code chunkRows} rows each, on the busiest rank. */
     private double expertTime(long[] chunkRows) {
         int ep = plan.experts().ep();
         double ffn = (double) m.expertFfn() / plan.experts().tp();
-        long total = 0;
-        for (long v : chunkRows) total += v;
-        long[] rankRows = new long[ep];
-        for (int e = 0; e < m.experts(); e++) rankRows[expertRank[e]] += chunkRows[e];
+        long total = 0, busiest = 0;
         double worst = 0, sum = 0;
-        long busiest = 0;
-        for (int r = 0; r < ep; r++) {
-            long[] rows = new long[m.experts() / ep];
-            int n = 0;
-            for (int e = 0; e < m.experts(); e++) if (expertRank[e] == r) rows[n++] = chunkRows[e];
-            double t = roof.experts(rows, m.hidden(), ffn);
+        // the ranks hold contiguous blocks of experts (expertRank)
+        for (int r = 0, lo = 0; r < ep; r++) {
+            int hi = lo;
+            long rankRows = 0;
+            while (hi < m.experts() && expertRank[hi] == r) rankRows += chunkRows[hi++];
+            double t = roof.experts(java.util.Arrays.copyOfRange(chunkRows, lo, hi), m.hidden(), ffn);
             worst = Math.max(worst, t);
             sum += t;
-            busiest = Math.max(busiest, rankRows[r]);
+            busiest = Math.max(busiest, rankRows);
+            total += rankRows;
+            lo = hi;
         }
         if (ep > 1 && total > 0 && hw.groupedFromActive(roof.weights()) > 0) {
             // an engine's devices (local-cpu cut into devices) share the layer's expert time, every device's experts
