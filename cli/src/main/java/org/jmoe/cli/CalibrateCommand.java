@@ -147,6 +147,19 @@ final class CalibrateCommand implements Runnable {
                 mm.put("ms", round(mmv.ms()));
                 mm.put("bytes", mmv.bytes());
                 mm.put("products", mmv.products());
+                step("one-token experts over the model's layers");
+                MachineProbe.DecodeModel dm = probe.decodeModel(moe, c.hidden, c.expertFfn, c.expertsUsed);
+                ObjectNode dmo = o.putObject("decode_model");
+                dmo.put("source", model.toString());
+                dmo.put("dtype", w.expGate[0].type().name());
+                dmo.put("layers", dm.layers());
+                dmo.put("top_k", dm.topK());
+                dmo.put("hidden", c.hidden);
+                dmo.put("ffn", c.expertFfn);
+                dmo.put("passes", dm.passes());
+                dmo.put("ms_per_layer", round(dm.msPerLayer()));
+                dmo.put("bytes_per_layer", dm.bytesPerLayer());
+                dmo.put("gbs", round(dm.gbs()));
                 step("attention blocks of a prefill");
                 attentionProbe(m, o.putObject("attention_probe"));
             } else {
@@ -317,6 +330,9 @@ final class CalibrateCommand implements Runnable {
         o.path("gemm_gflops").fields().forEachRemaining(e -> { if (!e.getKey().equals("F32")) System.out.printf("| %s GEMM | %.1f GFLOP/s |%n", e.getKey(), e.getValue().asDouble()); });
         System.out.printf("| memory read | %.1f GB/s |%n", o.path("memory_bandwidth_gbs").asDouble());
         o.path("matvec_gbs").fields().forEachRemaining(e -> System.out.printf("| matvec %s | %.1f GB/s |%n", e.getKey(), e.getValue().asDouble()));
+        if (o.has("matvec_model")) System.out.printf("| matvec over the model's experts (%s) | %.1f GB/s |%n", o.path("matvec_model").path("dtype").asText(), o.path("matvec_model").path("gbs").asDouble());
+        if (o.has("decode_model")) System.out.printf("| one-token experts, layers in turn (%s, top-%d) | %.3f ms per layer, %.1f GB/s |%n", o.path("decode_model").path("dtype").asText(),
+                o.path("decode_model").path("top_k").asInt(), o.path("decode_model").path("ms_per_layer").asDouble(), o.path("decode_model").path("gbs").asDouble());
         o.path("transport").fields().forEachRemaining(e -> System.out.printf("| transport %s | %.1f us, %.2f GB/s |%n", e.getKey(),
                 e.getValue().path("latency_us").asDouble(), e.getValue().path("bandwidth_gbs").asDouble()));
         var ek = o.path("expert_kernels");

@@ -37,6 +37,20 @@ class CalibrateCliTest {
             assertThat(mm.path("bytes").asLong()).isEqualTo(bytes);
             assertThat(mm.path("dtype").asText()).isEqualTo(m.layer(firstMoe(c)).expGate[0].type().name());
             assertThat(mm.path("gbs").asDouble()).isCloseTo(bytes / (mm.path("ms").asDouble() * 1e6), org.assertj.core.api.Assertions.withinPercentage(2));
+            // the decode probe: one token's k experts per MoE layer, all the model's MoE layers in turn
+            JsonNode dm = new ObjectMapper().readTree(f.toFile()).path("decode_model");
+            int moeLayers = 0;
+            for (int l = 0; l < c.layers; l++) if (c.isMoeLayer(l)) moeLayers++;
+            var w0 = m.layer(firstMoe(c));
+            assertThat(dm.path("layers").asInt()).isEqualTo(moeLayers);
+            assertThat(dm.path("top_k").asInt()).isEqualTo(c.expertsUsed);
+            assertThat(dm.path("hidden").asInt()).isEqualTo(c.hidden);
+            assertThat(dm.path("ffn").asInt()).isEqualTo(c.expertFfn);
+            assertThat(dm.path("bytes_per_layer").asLong()).isEqualTo(c.expertsUsed
+                    * (w0.expGate[0].data().byteSize() + w0.expUp[0].data().byteSize() + w0.expDown[0].data().byteSize()));
+            assertThat(dm.path("ms_per_layer").asDouble()).isPositive();
+            assertThat(dm.path("gbs").asDouble()).isCloseTo(dm.path("bytes_per_layer").asDouble() / (dm.path("ms_per_layer").asDouble() * 1e6),
+                    org.assertj.core.api.Assertions.withinPercentage(2));
             // the attention probe: a prefill's attention blocks, the core inside them, as rates of their FLOPs
             JsonNode ap = new ObjectMapper().readTree(f.toFile()).path("attention_probe");
             int T = ap.path("tokens").asInt();

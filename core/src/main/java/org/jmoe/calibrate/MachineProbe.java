@@ -243,6 +243,51 @@ public final class MachineProbe {
         return new ModelMatvec(ns / 1e6, bytes, ws.size());
     }
 
+    /**
+     * A decode step's routed experts as the engine runs them: for each of a model's MoE layers in turn, one token's
+     * {@code k} distinct random experts through the grouped kernel ({@link ExpertKernels}, each thread running whole
+     * experts one after another), as {@code LocalExperts} runs a one-token layer. Passes over all the layers after a
+     * warm-up (the JIT compiles the kernel for the model's shapes and format); the median pass, per layer. The layers
+     * come one after another as in a forward pass, so each finds only what the previous passes left in the caches,
+     * not its own weights of a moment before (a probe that repeated one layer would time it from the cache).
+     */
+    public DecodeModel decodeModel(List<LayerWeights> layers, int hidden, int ffn, int k) {
+        List<LayerWeights> moe = new ArrayList<>();
+        for (LayerWeights l : layers) if (l.expGate != null) moe.add(l);
+        if (moe.isEmpty()) throw new IllegalArgumentException("no expert layers to decode through");
+        int experts = moe.getFirst().expGate.length;
+        if (k < 1 || k > experts) throw new IllegalArgumentException("top-k " + k + " outside 1.." + experts);
+        long bytes = moe.getFirst().expGate[0].data().byteSize() + moe.getFirst().expUp[0].data().byteSize() + moe.getFirst().expDown[0].data().byteSize();
+        ExpertKernels kern = new ExpertKernels(hidden, ffn);
+        int[] start = new int[k], count = new int[k];
+        for (int i = 0; i < k; i++) { start[i] = i; count[i] = 1; }
+        float[] x = randomFloats(k * hidden, 8), y = new float[k * hidden];
+        SplittableRandom r = new SplittableRandom(13);
+        int[][] ids = new int[moe.size()][k];
+        Runnable pass = () -> {
+            for (int l = 0; l < moe.size(); l++) {
+                Routed rt = route(1, experts, k, r);
+                System.arraycopy(rt.ids, 0, ids[l], 0, k);
+                kern.run(moe.get(l), ids[l], start, count, k, x, y, pool, ExpertKernels.Choice.GROUPED);
+            }
+        };
+        int warm = quick ? 2 : 8, passes = quick ? 3 : 15;
+        for (int i = 0; i < warm; i++) pass.run();
+        long[] t = new long[passes];
+        for (int i = 0; i < passes; i++) {
+            long t0 = System.nanoTime();
+            pass.run();
+            t[i] = System.nanoTime() - t0;
+        }
+        Arrays.sort(t);
+        return new DecodeModel(t[passes / 2] / 1e6 / moe.size(), k * bytes, moe.size(), k, passes);
+    }
+
+    /** The median time of one MoE layer's one-token experts ({@link #decodeModel}), the weight bytes they read, over how many layers. */
+    public record DecodeModel(double msPerLayer, long bytesPerLayer, int layers, int topK, int passes) {
+        public double gbs() { return bytesPerLayer / (msPerLayer * 1e6); }
+    }
+
     /** One pass over a model's expert matrices: its best time, the bytes streamed and the products run. */
     public record ModelMatvec(double ms, long bytes, int products) {
         public double gbs() { return bytes / (ms * 1e6); }

@@ -134,12 +134,17 @@ public final class HardwareProfiles {
         Map<String, Double> wholeStream = new TreeMap<>(Map.of("f32", weightStreamGbs(c, "F32", launchUs), "bf16", weightStreamGbs(c, "BF16", launchUs),
                 "fp16", weightStreamGbs(c, "F16", launchUs), "w8a8", weightStreamGbs(c, "Q8_0", launchUs), "q8_0", weightStreamGbs(c, "Q8_0", launchUs),
                 "q4_0", weightStreamGbs(c, "Q4_0", launchUs)));
-        // the grouped expert kernel streams the calibrated model's format at the model pass's own rate, per-product
-        // costs included: its threads run their experts' products one after another, with no pool hand-off to net
-        // out (the net rate above serves the dense kernel, which pays a hand-off per product)
+        // the grouped expert kernel streams the calibrated model's format at the rate the decode probe timed it (one
+        // token's experts through the grouped kernel, the model's layers in turn); files without it: the model pass's
+        // own rate, per-product costs included (its threads run their experts' products one after another, with no
+        // pool hand-off to net out; the net rate above serves the dense kernel, which pays a hand-off per product)
         JsonNode mm = c.raw().path("matvec_model");
         SimDtype passFormat = simDtypeOf(mm.path("dtype").asText(""));
         if (passFormat != null && mm.path("gbs").asDouble(0) > 0) wholeStream.put(Hardware.groupedStreamKey(passFormat), mm.path("gbs").asDouble());
+        JsonNode dm = c.raw().path("decode_model");
+        SimDtype decodeFormat = simDtypeOf(dm.path("dtype").asText(""));
+        double decodeGbs = groupedDecodeGbs(dm, c.memoryBandwidthGbs(), launchUs);
+        if (decodeFormat != null && decodeGbs > 0) wholeStream.put(Hardware.groupedStreamKey(decodeFormat), decodeGbs);
         Map<String, Double> stream = new TreeMap<>();
         wholeStream.forEach((k, v) -> stream.put(k, v / mesh));
         Calibration.Link g = c.transport("grpc"), l = c.transport("local");
@@ -372,18 +377,42 @@ public final class HardwareProfiles {
     }
 
     /**
+     * The grouped kernel's weight GB/s from the calibration's decode probe ({@code decode_model}: one token's k
+     * experts per MoE layer, the layers in turn, ms per layer): the layer's time less what {@link Roofline#experts}
+     * charges a one-token layer beside the weights — its activations at {@code memoryGbs} (f32: each expert reads
+     * the token and writes its output, {@code 2·hidden}, and passes gate, up and their product, {@code 3·ffn}, once
+     * in the kernel and once more in the combine's memory pass) and three operator overheads of {@code launchUs}
+     * (two in the kernel, one in that memory pass) — so that the simulator's one-token layer takes what the probe
+     * measured. 0 when the file has no usable probe.
+     */
+    static double groupedDecodeGbs(JsonNode dm, double memoryGbs, double launchUs) {
+        double ms = dm.path("ms_per_layer").asDouble(0), bytes = dm.path("bytes_per_layer").asDouble(0);
+        int k = dm.path("top_k").asInt(0), hidden = dm.path("hidden").asInt(0), ffn = dm.path("ffn").asInt(0);
+        if (!(ms > 0) || !(bytes > 0) || k <= 0 || hidden <= 0 || ffn <= 0 || !(memoryGbs > 0)) return 0;
+        double act = 4.0 * k * (2.0 * hidden + 3.0 * ffn + 3.0 * ffn);
+        double net = ms * 1e-3 - act / (memoryGbs * 1e9) - 3 * launchUs * 1e-6;
+        return net > 0 ? bytes / net / 1e9 : bytes / (ms * 1e-3) / 1e9;
+    }
+
+    /**
      * GB/s at which weights of {@code dtype} stream through the engine's one-token products, the fixed cost of each
-     * product ({@code launchUs}, charged per operator) taken out. In order: the pass over a model's own expert
-     * matrices ({@code matvec_model}, when {@code jmoe calibrate -m} measured that dtype: the model's shapes and
-     * memory-mapped pages) less its products' fixed cost; the anonymous 1024 x 2048 probe less its fixed cost
-     * ({@code matvec_stream_gbs}); the plain probe ({@code matvec_gbs}, older files).
+     * product taken out. In order: the pass over a model's own expert matrices ({@code matvec_model}, when {@code
+     * jmoe calibrate -m} measured that dtype: the model's shapes and memory-mapped pages) less its products' fixed
+     * cost; the anonymous 1024 x 2048 probe less its fixed cost ({@code matvec_stream_gbs}); the plain probe ({@code
+     * matvec_gbs}, older files). The fixed cost netted out of the pass is the format's own ({@code
+     * matvec_call_us} of that dtype) where the calibration measured one below the operator overhead {@code
+     * launchUs}: a format whose small products stream no slower per byte than large ones (Q8_0, whose products
+     * decode blocks as they go) has no such cost to take out, and netting out the F32 figure from it would
+     * stream its weights faster than memory.
      */
     static double weightStreamGbs(Calibration c, String dtype, double launchUs) {
         JsonNode mm = c.raw().path("matvec_model");
         if (dtype.equals(mm.path("dtype").asText())) {
             double ms = mm.path("ms").asDouble(0), bytes = mm.path("bytes").asDouble(0), products = mm.path("products").asDouble(0);
+            JsonNode own = c.raw().path("matvec_call_us").path(dtype);
+            double callUs = own.isNumber() && own.asDouble() >= 0 ? Math.min(launchUs, own.asDouble()) : launchUs;
             if (ms > 0 && bytes > 0 && products > 0) {
-                double net = ms * 1e-3 - products * launchUs * 1e-6;
+                double net = ms * 1e-3 - products * callUs * 1e-6;
                 if (net > 0) return bytes / net / 1e9;
             }
             if (mm.path("gbs").asDouble(0) > 0) return mm.path("gbs").asDouble();

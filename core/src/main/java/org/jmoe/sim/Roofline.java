@@ -59,6 +59,15 @@ public final class Roofline {
     }
 
     /**
+     * Elementwise work over {@code bytes} ({@code launches} kernels: norms, a softmax, the combine's weighted sums).
+     * An engine's own profile ({@link Hardware#groupedFromActive(SimDtype)} > 0) runs such work inline on the calling
+     * thread, handing nothing to its pool, so it pays no operator overhead; elsewhere each kernel is a launch.
+     */
+    public double elementwise(double bytes, int launches) {
+        return bytes / memBw + (hw.groupedFromActive(weights) > 0 ? 0 : launches * overhead);
+    }
+
+    /**
      * A SwiGLU expert block on one device: for each expert its rows {@code rows[e]} (0 = inactive), gate+up
      * ({@code 2·ffn} wide) then down, of width {@code ffn} on this device. The faster of two kernels, as EPS-MoE
      * switches them by load: dense (per expert, full efficiency, one launch per GEMM) or grouped (one launch per

@@ -140,7 +140,7 @@ final class StageModel {
             proj = projFlops / (measured.projectionGflops() * 1e9);
             core = flops / (measured.coreGflops() * 1e9);
         }
-        double norms = roof.memory(T * m.hidden() * roof.actBytes() * 10, 5);
+        double norms = roof.elementwise(T * m.hidden() * roof.actBytes() * 10, 5);
         double comm = tp > 1 ? Collectives.allReduce(hw, attn.tpGroup(s, 0, 0), T * m.hidden() * roof.actBytes()) : 0;
         b.add("attention", (proj + core) * cx(w));
         b.add("norms", norms * cx(w));
@@ -189,7 +189,7 @@ final class StageModel {
         int tpA = plan.attn().tp();
         double Ta = Math.ceil(w.seqs() / plan.attn().dp()) * w.queries();
         // router: each attention-TP rank routes its share of the replica's tokens
-        double route = roof.gemm(Ta / tpA, m.experts(), m.hidden()) + roof.memory(Ta / tpA * m.experts() * 4, 1);
+        double route = roof.gemm(Ta / tpA, m.experts(), m.hidden()) + roof.elementwise(Ta / tpA * m.experts() * 4, 1);
         long Te = (long) Math.ceil(tokens / ep.dp());
         LayerLoad load = sampler(s).layer(Te, sample, draw);
         long[] rankRows = load.rankRows(expertRank, ep.ep());
@@ -250,7 +250,7 @@ final class StageModel {
         b.add("experts", comp * chunks * cx(w));
         // the weighted sum of each token's expert outputs where the token lives (every rank of attention's
         // tensor-parallel group sums its share of the tokens): its k rows read, its output row written
-        double sum = roof.memory(Ta / tpA * (load.meanK() + 1) * m.hidden() * roof.actBytes(), 1) * cx(w);
+        double sum = roof.elementwise(Ta / tpA * (load.meanK() + 1) * m.hidden() * roof.actBytes(), 1) * cx(w);
         b.add("combine", combine * chunks * mx(w) + sum);
         b.add("shared", sh * cx(w));
         b.add("overlap", -overlap);

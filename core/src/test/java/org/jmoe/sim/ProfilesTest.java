@@ -103,6 +103,66 @@ class ProfilesTest {
     }
 
     @Test
+    void theDecodeProbeSetsTheOneTokenLayerToWhatItMeasured() throws Exception {
+        // the probe: 8 experts of 3 x 512 x 1024 Q8_0 weights (34 bytes per 32) per layer, 0.9 ms per layer; the
+        // model pass beside it says something else (12 GB/s), which the decode probe overrides for the grouped kernel
+        long bytes = 8L * 3 * 512 * 1024 / 32 * 34;
+        String dm = "\"decode_model\":{\"dtype\":\"Q8_0\",\"top_k\":8,\"hidden\":1024,\"ffn\":512,\"layers\":16,\"ms_per_layer\":0.9,\"bytes_per_layer\":" + bytes + "}";
+        Calibration c = calibration(",\"expert_kernels\":{\"grouped_min_active_per_thread\":2},\"matvec_call_us\":{\"F32\":5},"
+                + "\"matvec_model\":{\"dtype\":\"Q8_0\",\"gbs\":12,\"ms\":100,\"bytes\":1.2e9,\"products\":3000}," + dm);
+        Hardware h = HardwareProfiles.localCpu(c, 1);
+        long[] rows = new long[64];
+        for (int e = 0; e < 64; e += 8) rows[e] = 1;
+        // the simulator's one-token layer of the model's k experts (grouped: 8 >= 2 per thread x 2 threads) takes the probe's time
+        assertThat(new Roofline(h, SimDtype.Q8_0).experts(rows, 1024, 512)).isCloseTo(0.9e-3, within(1e-12));
+        // and its weights stream at the probe's rate less the activations and three overheads of 5 us
+        double act = 4.0 * 8 * (2 * 1024 + 6 * 512) / 20e9; // the file's memory read, 20 GB/s
+        assertThat(h.groupedWeightBytesPerS(SimDtype.Q8_0)).isCloseTo(bytes / (0.9e-3 - act - 15e-6), within(1.0));
+        // four experts (still grouped) read half the weights and pass half the activations, with the same overheads
+        long[] four = new long[64];
+        four[3] = four[20] = four[40] = four[63] = 1;
+        double weights = 0.9e-3 - act - 15e-6;
+        assertThat(new Roofline(h, SimDtype.Q8_0).experts(four, 1024, 512)).isCloseTo(weights / 2 + act / 2 + 15e-6, within(1e-12));
+        // the F32 dense kernel keeps the stream rate of its own probe; without the decode probe, the grouped kernel the pass's 12 GB/s
+        assertThat(h.groupedWeightBytesPerS(SimDtype.F32)).isEqualTo(h.weightBytesPerS(SimDtype.F32));
+        Calibration without = calibration(",\"expert_kernels\":{\"grouped_min_active_per_thread\":2},\"matvec_call_us\":{\"F32\":5},"
+                + "\"matvec_model\":{\"dtype\":\"Q8_0\",\"gbs\":12,\"ms\":100,\"bytes\":1.2e9,\"products\":3000}");
+        assertThat(HardwareProfiles.localCpu(without, 1).groupedWeightBytesPerS(SimDtype.Q8_0)).isCloseTo(12e9, within(1.0));
+    }
+
+    @Test
+    void aFormatsOwnFixedCostIsWhatComesOutOfItsModelPass() throws Exception {
+        // a Q8_0 pass of 1.2 GB in 100 ms over 3000 products; the F32 operator overhead is 5 us
+        String pass = ",\"expert_kernels\":{\"grouped_min_active_per_thread\":2},\"matvec_model\":{\"dtype\":\"Q8_0\",\"gbs\":12,\"ms\":100,\"bytes\":1.2e9,\"products\":3000}";
+        // Q8_0's own products cost nothing fixed: the pass streams at its gross 12 GB/s (not 1.2 GB / 85 ms = 14.1)
+        Hardware none = HardwareProfiles.localCpu(calibration(pass + ",\"matvec_call_us\":{\"F32\":5,\"Q8_0\":0}"), 1);
+        assertThat(none.weightBytesPerS(SimDtype.Q8_0)).isCloseTo(12e9, within(1.0));
+        // 2 us of its own: 6 ms of the pass is fixed cost
+        Hardware two = HardwareProfiles.localCpu(calibration(pass + ",\"matvec_call_us\":{\"F32\":5,\"Q8_0\":2}"), 1);
+        assertThat(two.weightBytesPerS(SimDtype.Q8_0)).isCloseTo(1.2e9 / 0.094, within(1.0));
+        // never more than the operator overhead the simulator charges per product; without a figure of its own, that one
+        Hardware more = HardwareProfiles.localCpu(calibration(pass + ",\"matvec_call_us\":{\"F32\":5,\"Q8_0\":9}"), 1);
+        assertThat(more.weightBytesPerS(SimDtype.Q8_0)).isCloseTo(1.2e9 / 0.085, within(1.0));
+        Hardware f32only = HardwareProfiles.localCpu(calibration(pass + ",\"matvec_call_us\":{\"F32\":5}"), 1);
+        assertThat(f32only.weightBytesPerS(SimDtype.Q8_0)).isCloseTo(1.2e9 / 0.085, within(1.0));
+    }
+
+    @Test
+    void theEngineRunsElementwiseWorkInlineAndAnAcceleratorLaunchesIt() throws Exception {
+        Calibration c = calibration(",\"expert_kernels\":{\"grouped_min_active_per_thread\":2},\"matvec_call_us\":{\"F32\":5}");
+        Hardware cpu = HardwareProfiles.localCpu(c, 1);
+        Roofline engine = new Roofline(cpu, SimDtype.F32);
+        // norms and sums on the calling thread: bytes at the memory read (20 GB/s), no operator handed to the pool
+        assertThat(engine.elementwise(1e6, 5)).isCloseTo(1e6 / 20e9, within(1e-15));
+        assertThat(engine.memory(1e6, 5)).isCloseTo(1e6 / 20e9 + 5 * 5e-6, within(1e-15));
+        // a GPU launches each of them as a kernel
+        Hardware h100 = HardwareProfiles.load("h100");
+        Roofline gpu = new Roofline(h100, SimDtype.BF16);
+        assertThat(gpu.elementwise(1e6, 5)).isCloseTo(gpu.memory(1e6, 5), within(1e-15))
+                .isCloseTo(1e6 / h100.memoryBytesPerS() + 5 * h100.kernelOverheadUs() * 1e-6, within(1e-15));
+    }
+
+    @Test
     void theAttentionProbeSetsPrefillAttention() throws Exception {
         String kernels = ",\"expert_kernels\":{\"grouped_min_active_per_thread\":2}";
         Calibration c = calibration(kernels + ",\"attention_probe\":{\"tokens\":128,\"projection_gflops\":50,\"core_gflops\":5}");
