@@ -30,10 +30,12 @@ public final class WorkerLayerProbe {
      * One batch.
      *
      * @param tokens     tokens of the batch (top-k distinct random experts each)
-     * @param wallMs     the layer in this process, median round
-     * @param computeMs  each worker's compute, as it reported it, median round
-     * @param beyondMs   what a round took beyond its busiest worker's compute, median round (the medians of the
-     *                   parts: a round's compute and its transfers vary apart)
+     * @param wallMs     the layer in this process, mean round
+     * @param computeMs  each worker's compute, as it reported it, mean round
+     * @param beyondMs   what a round took beyond its busiest worker's compute, mean round (the means of the parts:
+     *                   a round's compute and its transfers vary apart). Means, not medians: the simulator predicts
+     *                   throughput, a sum of rounds, and a round's time beyond compute is skewed (a few slow wake-ups
+     *                   and hand-offs; its mean ran 0.3–0.7 ms above its median at one token)
      * @param workerRows per worker, the rows of each of its experts (in expert order); of the first routing, for a
      *                   batch of a few tokens timed over several
      */
@@ -112,10 +114,10 @@ public final class WorkerLayerProbe {
                     beyond[rep] = Math.max(0, wall[rep] - busiest);
                 }
                 double[] compute = new double[workers];
-                for (int d = 0; d < workers; d++) compute[d] = median(comp[d]);
+                for (int d = 0; d < workers; d++) compute[d] = mean(comp[d]);
                 int[][] rows = new int[workers][E / workers];
                 for (int e = 0; e < E; e++) rows[p.device(e)][e - p.device(e) * (E / workers)] = plans[i][0].load(e);
-                out.add(new Point(sizes[i], median(wall), compute, median(beyond), rows));
+                out.add(new Point(sizes[i], mean(wall), compute, mean(beyond), rows));
             }
             return out;
         } catch (JmoeException e) {
@@ -123,10 +125,10 @@ public final class WorkerLayerProbe {
         }
     }
 
-    private static double median(double[] v) {
-        double[] s = v.clone();
-        Arrays.sort(s);
-        return s[s.length / 2];
+    private static double mean(double[] v) {
+        double s = 0;
+        for (double x : v) s += x;
+        return s / v.length;
     }
 
     /** {@code T} tokens, each routed to {@code k} distinct random experts with equal weights. */
