@@ -161,7 +161,7 @@ final class CalibrateCommand implements Runnable {
                 dmo.put("bytes_per_layer", dm.bytesPerLayer());
                 dmo.put("gbs", round(dm.gbs()));
                 step("attention blocks of a prefill");
-                attentionProbe(m, o.putObject("attention_probe"));
+                attentionProbe(m, o.putObject("attention_probe"), null);
             } else {
                 hidden = quick ? 512 : 1024;
                 ffn = quick ? 256 : 512;
@@ -204,6 +204,15 @@ final class CalibrateCommand implements Runnable {
                 }
             }
             if (model != null && cores >= 2 && experts % 2 == 0) {
+                // a prefill's attention blocks with the experts on two one-thread devices of this process, as bench-ep
+                // --devices 2 runs them: what runs beside the blocks slows them, for the simulator's local-cpu:mesh=2
+                step("attention beside one-thread devices");
+                try (org.jmoe.parallel.Mesh mesh = new org.jmoe.parallel.Mesh(org.jmoe.moe.Placement.contiguous(experts, 2, 1), pool.threads());
+                     org.jmoe.parallel.MeshExperts me = new org.jmoe.parallel.MeshExperts(m.config(), mesh, org.jmoe.parallel.MeshExperts.Schedule.SERIAL, 1)) {
+                    attentionProbe(m, ek.putObject("mesh_attention"), me);
+                }
+            }
+            if (model != null && cores >= 2 && experts % 2 == 0) {
                 // the same layer on worker JVMs (--local-workers 2): the workers' compute beside the transfers and what
                 // the layer takes beyond it, for the simulator's local-cpu:workers=2
                 step("expert layer on worker JVMs");
@@ -211,8 +220,10 @@ final class CalibrateCommand implements Runnable {
                 int layer = 0;
                 while (!mc.isMoeLayer(layer)) layer++;
                 ArrayNode wps = ek.putArray("worker_points");
+                // and, the workers still up, a prefill's attention blocks beside them
+                Model model0 = m;
                 for (org.jmoe.cluster.WorkerLayerProbe.Point p : org.jmoe.cluster.WorkerLayerProbe.measure(model, mc, layer, w, 2,
-                        quick ? new int[]{1, 64} : new int[]{1, 32, 128, 256}, quick)) {
+                        quick ? new int[]{1, 64} : new int[]{1, 32, 128, 256}, quick, re -> attentionProbe(model0, ek.putObject("worker_attention"), re))) {
                     ObjectNode q = wps.addObject();
                     q.put("tokens", p.tokens());
                     q.put("devices", p.workers());
@@ -275,40 +286,46 @@ final class CalibrateCommand implements Runnable {
 
     /**
      * Times the model's attention blocks inside a real prefill of {@link #ATTENTION_PROBE_TOKENS} random tokens (fewer
-     * where the model's context is shorter) from
-     * an empty cache (two warm-ups, the best of three), with the forward pass's own stage clocks: the block (norm,
-     * Q/K/V and output projections, q/k norm, RoPE, residual) and the core (scores, softmax, weighted values), as
-     * rates of their FLOPs, which the simulator's local profile uses for attention in prefill.
+     * where the model's context is shorter) from an empty cache, with the forward pass's own stage clocks: the block
+     * (norm, Q/K/V and output projections, q/k norm, RoPE, residual) and the core (scores, softmax, weighted values),
+     * as rates of their FLOPs, which the simulator's local profile uses for attention in prefill. Two warm-ups, then
+     * the mean of three prefills (the simulator predicts throughput, a sum of prefills). {@code experts}: where the
+     * routed experts run (null: this process's pool, as one device); the attention blocks always run here, and what
+     * runs beside them (device threads, worker JVMs) slows them (measured here 10–25%).
      */
-    static void attentionProbe(Model m, ObjectNode out) {
+    static void attentionProbe(Model m, ObjectNode out, org.jmoe.model.ExpertBackend experts) {
         ModelConfig c = m.config();
         int T = Math.min(ATTENTION_PROBE_TOKENS, Math.max(2, c.contextLength - 1));
         java.util.SplittableRandom rnd = new java.util.SplittableRandom(4321);
         int[] tokens = new int[T];
         for (int i = 0; i < T; i++) tokens[i] = rnd.nextInt(c.vocab);
         org.jmoe.model.Forward f = new org.jmoe.model.Forward(m, T + 1);
+        if (experts != null) f.setExpertBackend(experts);
         float[] logits = new float[c.vocab];
-        double bestBlock = Double.MAX_VALUE, bestCore = Double.MAX_VALUE;
-        for (int rep = 0; rep < 5; rep++) {
+        int warm = 2, measured = 3;
+        double sumBlock = 0, sumCore = 0;
+        for (int rep = 0; rep < warm + measured; rep++) {
             f.reset();
             f.resetStageTimes();
             f.eval(tokens, logits, false);
             org.jmoe.model.Forward.StageTimes st = f.stageTimes();
-            if (rep >= 2 && st.attentionNanos() < bestBlock * 1e6) {
-                bestBlock = st.attentionNanos() / 1e6;
-                bestCore = st.attentionCoreNanos() / 1e6;
+            if (rep >= warm) {
+                sumBlock += st.attentionNanos() / 1e6;
+                sumCore += st.attentionCoreNanos() / 1e6;
             }
         }
+        double block = sumBlock / measured, core = sumCore / measured;
         int layers = c.layers;
         double projFlops = layers * (2.0 * T * c.hidden * (c.qDim() + 2.0 * c.kvDim()) + 2.0 * T * c.qDim() * c.hidden);
         double coreFlops = layers * 4.0 * c.heads * c.headDim * (T * (T + 1) / 2.0);
         out.put("source", "a prefill of " + T + " tokens");
         out.put("tokens", T);
         out.put("layers", layers);
-        out.put("block_ms", round(bestBlock));
-        out.put("core_ms", round(bestCore));
-        out.put("projection_gflops", round(projFlops / Math.max(1e-9, (bestBlock - bestCore) * 1e-3) / 1e9));
-        out.put("core_gflops", round(coreFlops / Math.max(1e-9, bestCore * 1e-3) / 1e9));
+        out.put("block_ms", round(block));
+        out.put("core_ms", round(core));
+        out.put("prefills", measured);
+        out.put("projection_gflops", round(projFlops / Math.max(1e-9, (block - core) * 1e-3) / 1e9));
+        out.put("core_gflops", round(coreFlops / Math.max(1e-9, core * 1e-3) / 1e9));
     }
 
     /** {@code types} with {@code first} moved to the front (when it is one of them). */
@@ -333,6 +350,12 @@ final class CalibrateCommand implements Runnable {
         if (o.has("matvec_model")) System.out.printf("| matvec over the model's experts (%s) | %.1f GB/s |%n", o.path("matvec_model").path("dtype").asText(), o.path("matvec_model").path("gbs").asDouble());
         if (o.has("decode_model")) System.out.printf("| one-token experts, layers in turn (%s, top-%d) | %.3f ms per layer, %.1f GB/s |%n", o.path("decode_model").path("dtype").asText(),
                 o.path("decode_model").path("top_k").asInt(), o.path("decode_model").path("ms_per_layer").asDouble(), o.path("decode_model").path("gbs").asDouble());
+        if (o.has("attention_probe")) {
+            var ekp = o.path("expert_kernels");
+            System.out.printf("| attention blocks of a %d-token prefill | %.1f ms%s%s |%n", o.path("attention_probe").path("tokens").asInt(), o.path("attention_probe").path("block_ms").asDouble(),
+                    ekp.has("mesh_attention") ? String.format(", %.1f beside two one-thread devices", ekp.path("mesh_attention").path("block_ms").asDouble()) : "",
+                    ekp.has("worker_attention") ? String.format(", %.1f beside two worker JVMs", ekp.path("worker_attention").path("block_ms").asDouble()) : "");
+        }
         o.path("transport").fields().forEachRemaining(e -> System.out.printf("| transport %s | %.1f us, %.2f GB/s |%n", e.getKey(),
                 e.getValue().path("latency_us").asDouble(), e.getValue().path("bandwidth_gbs").asDouble()));
         var ek = o.path("expert_kernels");

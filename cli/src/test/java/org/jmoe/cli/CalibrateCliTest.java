@@ -66,6 +66,16 @@ class CalibrateCliTest {
             // each worker's compute inside the layer's time
             JsonNode wp = new ObjectMapper().readTree(f.toFile()).path("expert_kernels").path("worker_points");
             if (Runtime.getRuntime().availableProcessors() >= 2) {
+                // the same prefill's attention blocks beside two one-thread devices and beside the two worker JVMs:
+                // the same FLOPs, their own times
+                for (String key : new String[]{"mesh_attention", "worker_attention"}) {
+                    JsonNode b = new ObjectMapper().readTree(f.toFile()).path("expert_kernels").path(key);
+                    assertThat(b.path("tokens").asInt()).as(key).isEqualTo(T);
+                    double bb = b.path("block_ms").asDouble(), bc = b.path("core_ms").asDouble();
+                    assertThat(bc).as(key).isPositive().isLessThan(bb);
+                    assertThat(b.path("core_gflops").asDouble()).as(key).isCloseTo(coreFlops / (bc * 1e6), org.assertj.core.api.Assertions.withinPercentage(1));
+                    assertThat(b.path("projection_gflops").asDouble()).as(key).isCloseTo(projFlops / ((bb - bc) * 1e6), org.assertj.core.api.Assertions.withinPercentage(1));
+                }
                 assertThat(wp.size()).isEqualTo(2); // one token (a decode step's layer) and a batch
                 assertThat(wp.get(0).path("tokens").asInt()).isEqualTo(1);
                 for (JsonNode p : wp) {

@@ -65,6 +65,15 @@ public final class WorkerLayerProbe {
      * each batch size of {@code sizes}, and stops them. The experts must split evenly over the workers.
      */
     public static List<Point> measure(Path model, ModelConfig c, int layer, LayerWeights w, int workers, int[] sizes, boolean quick) {
+        return measure(model, c, layer, w, workers, sizes, quick, null);
+    }
+
+    /**
+     * As above; then, the workers still up, {@code besides} runs with them as an expert backend (the calibration times
+     * a prefill's attention blocks in this process while the workers hold the experts).
+     */
+    public static List<Point> measure(Path model, ModelConfig c, int layer, LayerWeights w, int workers, int[] sizes, boolean quick,
+                                      java.util.function.Consumer<org.jmoe.model.ExpertBackend> besides) {
         int E = c.experts, k = Math.max(1, c.expertsUsed), H = c.hidden;
         if (workers < 1 || E % workers != 0) throw new IllegalArgumentException(E + " experts do not split over " + workers + " workers");
         int threads = Math.max(1, Runtime.getRuntime().availableProcessors() / workers);
@@ -119,6 +128,7 @@ public final class WorkerLayerProbe {
                 for (int e = 0; e < E; e++) rows[p.device(e)][e - p.device(e) * (E / workers)] = plans[i][0].load(e);
                 out.add(new Point(sizes[i], mean(wall), compute, mean(beyond), rows));
             }
+            if (besides != null) besides.accept(re);
             return out;
         } catch (JmoeException e) {
             throw new JmoeException("calibrate", "the worker layer probe failed: " + e.getMessage());

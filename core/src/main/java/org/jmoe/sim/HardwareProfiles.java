@@ -162,7 +162,7 @@ public final class HardwareProfiles {
         List<double[]> curve = rowEfficiency(whole, c.raw().path("expert_kernels"));
         double chunkUs = epsChunkOverheadUs(whole.withRowEfficiency(curve), c);
         int deviceThreads = Math.max(1, c.threads() / mesh);
-        Hardware.AttentionRates attention = attentionRates(c);
+        Hardware.AttentionRates attention = mesh > 1 ? attentionRates(c, workers) : attentionRates(c);
         Hardware cut = new Hardware(name, whole.description() + (workers ? ", " + mesh + " worker JVMs over gRPC" : mesh > 1 ? ", cut into " + mesh + " devices" : ""), peak,
                 c.memoryBandwidthGbs() / mesh, physicalMemoryGb() / mesh, mesh, 1, 1, links, 1.0, 1.0, stream,
                 launchUs, chunkUs, 3, 0.9, curve, groupedFromActive(c, deviceThreads), groupedDtype(c),
@@ -260,7 +260,21 @@ public final class HardwareProfiles {
      * calibrated model ({@code attention_probe}); null without the probe.
      */
     static Hardware.AttentionRates attentionRates(Calibration c) {
-        JsonNode a = c.raw().path("attention_probe");
+        return rates(c.raw().path("attention_probe"));
+    }
+
+    /**
+     * Attention's rates on a machine cut into devices: the calibration's probe of a prefill's attention blocks with
+     * the experts on two one-thread devices of the same process ({@code expert_kernels.mesh_attention}) or on two
+     * worker JVMs ({@code expert_kernels.worker_attention}) — the blocks run in the coordinator either way, but what
+     * runs beside them slows them (10–25% here) — else the one-device probe.
+     */
+    static Hardware.AttentionRates attentionRates(Calibration c, boolean workers) {
+        Hardware.AttentionRates beside = rates(c.raw().path("expert_kernels").path(workers ? "worker_attention" : "mesh_attention"));
+        return beside != null ? beside : attentionRates(c);
+    }
+
+    private static Hardware.AttentionRates rates(JsonNode a) {
         double proj = a.path("projection_gflops").asDouble(0), core = a.path("core_gflops").asDouble(0);
         return proj > 0 && core > 0 ? new Hardware.AttentionRates(proj, core) : null;
     }

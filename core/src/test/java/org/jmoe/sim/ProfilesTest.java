@@ -171,6 +171,16 @@ class ProfilesTest {
         // each device of a cut machine has its share, as of every other rate
         assertThat(HardwareProfiles.localCpu(c, 2).attention()).isEqualTo(new Hardware.AttentionRates(25, 2.5));
         assertThat(HardwareProfiles.localCpu(calibration(kernels), 1).attention()).isNull();
+        // the blocks timed beside the experts' devices set a cut machine's attention: thread groups from the mesh
+        // probe, worker JVMs from the worker probe; one device keeps the one-device probe
+        Calibration beside = calibration(",\"expert_kernels\":{\"grouped_min_active_per_thread\":2,"
+                + "\"mesh_attention\":{\"projection_gflops\":40,\"core_gflops\":4},\"worker_attention\":{\"projection_gflops\":30,\"core_gflops\":3}}"
+                + ",\"attention_probe\":{\"tokens\":128,\"projection_gflops\":50,\"core_gflops\":5}");
+        assertThat(HardwareProfiles.localCpu(beside, 1).attention()).isEqualTo(new Hardware.AttentionRates(50, 5));
+        assertThat(HardwareProfiles.localCpu(beside, 2).attention()).isEqualTo(new Hardware.AttentionRates(20, 2));
+        assertThat(HardwareProfiles.localCpu(beside, 2, true).attention()).isEqualTo(new Hardware.AttentionRates(15, 1.5));
+        // a file without them: the one-device probe for every cut
+        assertThat(HardwareProfiles.localCpu(c, 2, true).attention()).isEqualTo(new Hardware.AttentionRates(25, 2.5));
         // prefill of 128 tokens, one sequence: per layer the projections 2·T·H·(qDim + 2·kvDim) + 2·T·qDim·H FLOPs at
         // 50 GFLOP/s, the core T(T+1)/2 pairs of 4·heads·headDim FLOPs at 5 GFLOP/s
         ModelProfile m = ModelProfiles.load("olmoe");
