@@ -210,6 +210,19 @@ final class CalibrateCommand implements Runnable {
                 try (org.jmoe.parallel.Mesh mesh = new org.jmoe.parallel.Mesh(org.jmoe.moe.Placement.contiguous(experts, 2, 1), pool.threads());
                      org.jmoe.parallel.MeshExperts me = new org.jmoe.parallel.MeshExperts(m.config(), mesh, org.jmoe.parallel.MeshExperts.Schedule.SERIAL, 1)) {
                     attentionProbe(m, ek.putObject("mesh_attention"), me);
+                    // and a decode step's layer through them: what it takes beyond the devices' compute
+                    step("one-token layers on one-thread devices");
+                    int moeLayer = 0;
+                    while (!m.config().isMoeLayer(moeLayer)) moeLayer++;
+                    MachineProbe.OneTokenLayers one = probe.oneTokenLayers(me, moeLayer, w, experts, k, hidden);
+                    ObjectNode q = ek.putObject("mesh_decode");
+                    q.put("tokens", 1);
+                    q.put("devices", 2);
+                    q.put("layers", one.layers());
+                    q.put("ms", round(one.wallMs()));
+                    ArrayNode cm = q.putArray("compute_ms");
+                    for (double v : one.computeMs()) cm.add(round(v));
+                    q.put("beyond_ms", round(one.beyondMs()));
                 }
             }
             if (model != null && cores >= 2 && experts % 2 == 0) {

@@ -76,6 +76,13 @@ class CalibrateCliTest {
                     assertThat(b.path("core_gflops").asDouble()).as(key).isCloseTo(coreFlops / (bc * 1e6), org.assertj.core.api.Assertions.withinPercentage(1));
                     assertThat(b.path("projection_gflops").asDouble()).as(key).isCloseTo(projFlops / ((bb - bc) * 1e6), org.assertj.core.api.Assertions.withinPercentage(1));
                 }
+                // a decode step's layer through the two devices: each device's compute inside the layer, the rest beyond it
+                JsonNode md = new ObjectMapper().readTree(f.toFile()).path("expert_kernels").path("mesh_decode");
+                assertThat(md.path("tokens").asInt()).isEqualTo(1);
+                assertThat(md.path("compute_ms").size()).isEqualTo(2);
+                double busiest = Math.max(md.path("compute_ms").get(0).asDouble(), md.path("compute_ms").get(1).asDouble());
+                assertThat(busiest).isPositive().isLessThanOrEqualTo(md.path("ms").asDouble() + 1e-3);
+                assertThat(md.path("beyond_ms").asDouble()).isGreaterThanOrEqualTo(0).isLessThanOrEqualTo(md.path("ms").asDouble() + 1e-3);
                 assertThat(wp.size()).isEqualTo(2); // one token (a decode step's layer) and a batch
                 assertThat(wp.get(0).path("tokens").asInt()).isEqualTo(1);
                 for (JsonNode p : wp) {

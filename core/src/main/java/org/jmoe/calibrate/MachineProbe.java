@@ -405,6 +405,47 @@ public final class MachineProbe {
     public record MeshPoint(int tokens, int devices, int[][] deviceRows, double ms) { }
 
     /**
+     * A decode step's layer through an expert-parallel backend as the engine runs it (dispatch to the devices, their
+     * compute, the combine): one token routed to {@code k} distinct random experts, 16 routings in turn, after a
+     * second of warm-up; the mean layer ({@code wallMs}), each device's mean compute as the backend clocked it, and the
+     * mean of what each layer took beyond its busiest device's compute ({@code beyondMs}: the hand-offs, copies and
+     * waits a one-token layer pays on top of its experts).
+     */
+    public OneTokenLayers oneTokenLayers(org.jmoe.parallel.ParallelExperts backend, int layer, LayerWeights w, int experts, int k, int hidden) {
+        SplittableRandom r = new SplittableRandom(19);
+        org.jmoe.moe.RoutingPlan[] plans = new org.jmoe.moe.RoutingPlan[16];
+        for (int q = 0; q < plans.length; q++) {
+            plans[q] = new org.jmoe.moe.RoutingPlan().reset(1, experts, k);
+            for (int e : distinct(experts, k, r)) plans[q].add(0, e, 1f / k);
+            plans[q].build();
+        }
+        float[] xb = randomFloats(hidden, 21), slotOut = new float[k * hidden];
+        long warmEnd = System.nanoTime() + (quick ? 200_000_000L : 1_000_000_000L);
+        for (int i = 0; System.nanoTime() < warmEnd || i < plans.length; i++) backend.compute(layer, w, plans[i % plans.length], xb, slotOut, pool);
+        int D = backend.times().devices(), n = (quick ? 2 : 6) * plans.length;
+        double wall = 0, beyond = 0;
+        double[] compute = new double[D];
+        long[] before = new long[D];
+        for (int i = 0; i < n; i++) {
+            for (int d = 0; d < D; d++) before[d] = backend.times().computeNanos(d);
+            long t0 = System.nanoTime();
+            backend.compute(layer, w, plans[i % plans.length], xb, slotOut, pool);
+            double ms = (System.nanoTime() - t0) / 1e6, busiest = 0;
+            for (int d = 0; d < D; d++) {
+                double c = (backend.times().computeNanos(d) - before[d]) / 1e6;
+                compute[d] += c / n;
+                busiest = Math.max(busiest, c);
+            }
+            wall += ms / n;
+            beyond += Math.max(0, ms - busiest) / n;
+        }
+        return new OneTokenLayers(wall, compute, beyond, n);
+    }
+
+    /** What {@link #oneTokenLayers} measured: mean layer, mean compute per device, mean time beyond the busiest device's compute, layers timed. */
+    public record OneTokenLayers(double wallMs, double[] computeMs, double beyondMs, int layers) { }
+
+    /**
      * The expert layer on the machine cut into one-thread devices (as many as the pool has threads), for batches of
      * {@code sizes} tokens; empty on one thread or when the experts do not split evenly.
      */

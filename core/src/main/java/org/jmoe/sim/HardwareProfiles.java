@@ -166,7 +166,7 @@ public final class HardwareProfiles {
         Hardware cut = new Hardware(name, whole.description() + (workers ? ", " + mesh + " worker JVMs over gRPC" : mesh > 1 ? ", cut into " + mesh + " devices" : ""), peak,
                 c.memoryBandwidthGbs() / mesh, physicalMemoryGb() / mesh, mesh, 1, 1, links, 1.0, 1.0, stream,
                 launchUs, chunkUs, 3, 0.9, curve, groupedFromActive(c, deviceThreads), groupedDtype(c),
-                groupedFromActive(org.jmoe.model.ExpertKernels.DEFAULT_CROSSOVER, deviceThreads), workers ? hubLink(c, mesh) : null,
+                groupedFromActive(org.jmoe.model.ExpertKernels.DEFAULT_CROSSOVER, deviceThreads), workers ? hubLink(c, mesh) : mesh > 1 ? meshHub(c, mesh) : null,
                 attention == null ? null : attention.per(mesh));
         JsonNode ek = c.raw().path("expert_kernels");
         return mesh > 1 ? cut.withRowEfficiency(deviceEfficiency(cut, ek, workers ? "worker_points" : "mesh_points", mesh)) : cut;
@@ -306,6 +306,26 @@ public final class HardwareProfiles {
      * answers, and the waits between, which the stand-in workers of the link probe leave out. Without such a small
      * point only the bandwidth is fitted, at the link probe's latency.
      */
+    /**
+     * The link of a machine cut into {@code mesh} thread-group devices ({@code local-cpu:mesh=D}), as a hub: the
+     * coordinating thread holds every token and hands each device its rows and takes their outputs back, one
+     * device after another, as the engine's in-process mesh does. Its latency per message from the calibration's
+     * one-token layers through the mesh ({@code expert_kernels.mesh_decode}: what a decode step's layer took beyond
+     * its busier device's compute, D messages out and D back), its bandwidth the in-process copy's. Null (the
+     * in-process transport between devices, as before) for files without that probe.
+     */
+    static Link meshHub(Calibration c, int mesh) {
+        JsonNode ek = c.raw().path("expert_kernels"), p = ek.path("mesh_decode");
+        double beyondS = p.path("beyond_ms").asDouble(-1) * 1e-3;
+        int hidden = ek.path("hidden").asInt(0), k = ek.path("top_k").asInt(0);
+        if (p.path("devices").asInt(0) != mesh || p.path("tokens").asInt(0) != 1 || !(beyondS >= 0) || hidden <= 0 || k <= 0) return null;
+        Calibration.Link l = c.transport("local");
+        // the hub's one-token layer: 2·D messages and the token's k rows out and back at the copy bandwidth
+        double rowsS = 2.0 * k * hidden * 4 / (l.bandwidthGbs() * 1e9);
+        double latencyS = Math.max(0, beyondS - rowsS) / (2.0 * mesh);
+        return new Link(Math.max(l.latencyUs(), latencyS * 1e6), l.bandwidthGbs());
+    }
+
     static Link hubLink(Calibration c, int workers) {
         Link base = hubLink(c);
         JsonNode ek = c.raw().path("expert_kernels");

@@ -163,6 +163,27 @@ class ProfilesTest {
     }
 
     @Test
+    void theMeshsOneTokenLayerSetsItsHubLatency() throws Exception {
+        // a decode step's layer through two one-thread devices took 1 ms beyond the busier device's compute: 2 x 2
+        // messages and the token's 8 rows of 1024 floats out and back at the in-process copy's 10 GB/s
+        String ek = ",\"expert_kernels\":{\"grouped_min_active_per_thread\":2,\"hidden\":1024,\"ffn\":512,\"top_k\":8,\"experts\":64,"
+                + "\"mesh_decode\":{\"tokens\":1,\"devices\":2,\"ms\":3,\"compute_ms\":[2,1.5],\"beyond_ms\":1.0}}";
+        Hardware m2 = HardwareProfiles.localCpu(calibration(ek), 2);
+        double rows = 8 * 1024 * 4;
+        assertThat(m2.hub()).isNotNull();
+        assertThat(m2.hub().bandwidthGbs()).isEqualTo(10.0);
+        assertThat(m2.hub().latencyUs()).isCloseTo((1000 - 2 * rows / 10e9 * 1e6) / 4, within(1e-9));
+        // the one-token layer's exchange out and back is the measured time beyond compute
+        assertThat(2 * m2.hub().seconds(rows, 2)).isCloseTo(1e-3, within(1e-12));
+        // never below the in-process hand-off (5 us); no probe, no hub: devices linked by the in-process transport
+        Hardware fast = HardwareProfiles.localCpu(calibration(ek.replace("\"beyond_ms\":1.0", "\"beyond_ms\":0.001")), 2);
+        assertThat(fast.hub().latencyUs()).isEqualTo(5.0);
+        assertThat(HardwareProfiles.localCpu(calibration(",\"expert_kernels\":{\"grouped_min_active_per_thread\":2}"), 2).hub()).isNull();
+        // one device has no hub; worker JVMs keep theirs from the worker probe
+        assertThat(HardwareProfiles.localCpu(calibration(ek), 1).hub()).isNull();
+    }
+
+    @Test
     void theAttentionProbeSetsPrefillAttention() throws Exception {
         String kernels = ",\"expert_kernels\":{\"grouped_min_active_per_thread\":2}";
         Calibration c = calibration(kernels + ",\"attention_probe\":{\"tokens\":128,\"projection_gflops\":50,\"core_gflops\":5}");
