@@ -210,11 +210,9 @@ final class CalibrateCommand implements Runnable {
                 try (org.jmoe.parallel.Mesh mesh = new org.jmoe.parallel.Mesh(org.jmoe.moe.Placement.contiguous(experts, 2, 1), pool.threads());
                      org.jmoe.parallel.MeshExperts me = new org.jmoe.parallel.MeshExperts(m.config(), mesh, org.jmoe.parallel.MeshExperts.Schedule.SERIAL, 1)) {
                     attentionProbe(m, ek.putObject("mesh_attention"), me);
-                    // and a decode step's layer through them: what it takes beyond the devices' compute
-                    step("one-token layers on one-thread devices");
-                    int moeLayer = 0;
-                    while (!m.config().isMoeLayer(moeLayer)) moeLayer++;
-                    MachineProbe.OneTokenLayers one = probe.oneTokenLayers(me, moeLayer, w, experts, k, hidden);
+                    // and decode steps through them: what a one-token layer takes beyond the devices' compute
+                    step("decode steps on one-thread devices");
+                    MachineProbe.OneTokenLayers one = probe.decodeLayers(m, me);
                     ObjectNode q = ek.putObject("mesh_decode");
                     q.put("tokens", 1);
                     q.put("devices", 2);

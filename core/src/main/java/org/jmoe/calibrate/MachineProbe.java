@@ -405,44 +405,55 @@ public final class MachineProbe {
     public record MeshPoint(int tokens, int devices, int[][] deviceRows, double ms) { }
 
     /**
-     * A decode step's layer through an expert-parallel backend as the engine runs it (dispatch to the devices, their
-     * compute, the combine): one token routed to {@code k} distinct random experts, 16 routings in turn, after a
-     * second of warm-up; the mean layer ({@code wallMs}), each device's mean compute as the backend clocked it, and the
-     * mean of what each layer took beyond its busiest device's compute ({@code beyondMs}: the hand-offs, copies and
-     * waits a one-token layer pays on top of its experts).
+     * Decode steps of a model with its routed experts on an expert-parallel backend, as {@code bench-ep} generates:
+     * one token at a time through every layer (attention here, the experts there), 16 steps of warm-up, then 48
+     * timed; per MoE layer, the mean layer ({@code wallMs}), each device's mean compute as the backend clocked it, and
+     * the mean of what each layer took beyond its busiest device's compute ({@code beyondMs}: the hand-offs, copies
+     * and waits a one-token layer pays on top of its experts). Inside decode steps, not layers back to back: between
+     * two layers the coordinator runs attention and the devices wait, and a layer so reached took 0.4 ms beyond its
+     * compute on two one-thread devices here, where back to back it took 0.1.
      */
-    public OneTokenLayers oneTokenLayers(org.jmoe.parallel.ParallelExperts backend, int layer, LayerWeights w, int experts, int k, int hidden) {
-        SplittableRandom r = new SplittableRandom(19);
-        org.jmoe.moe.RoutingPlan[] plans = new org.jmoe.moe.RoutingPlan[16];
-        for (int q = 0; q < plans.length; q++) {
-            plans[q] = new org.jmoe.moe.RoutingPlan().reset(1, experts, k);
-            for (int e : distinct(experts, k, r)) plans[q].add(0, e, 1f / k);
-            plans[q].build();
-        }
-        float[] xb = randomFloats(hidden, 21), slotOut = new float[k * hidden];
-        long warmEnd = System.nanoTime() + (quick ? 200_000_000L : 1_000_000_000L);
-        for (int i = 0; System.nanoTime() < warmEnd || i < plans.length; i++) backend.compute(layer, w, plans[i % plans.length], xb, slotOut, pool);
-        int D = backend.times().devices(), n = (quick ? 2 : 6) * plans.length;
-        double wall = 0, beyond = 0;
-        double[] compute = new double[D];
+    public OneTokenLayers decodeLayers(org.jmoe.model.Model m, org.jmoe.parallel.ParallelExperts backend) {
+        int warm = quick ? 4 : 16, steps = quick ? 8 : 48;
+        int D = backend.times().devices();
+        double[] sums = new double[2 + D]; // wall, beyond, compute per device
+        int[] layers = {0};
+        boolean[] timing = {false};
         long[] before = new long[D];
-        for (int i = 0; i < n; i++) {
+        org.jmoe.model.ExpertBackend timed = (layer, w, plan, xb, slotOut, p) -> {
             for (int d = 0; d < D; d++) before[d] = backend.times().computeNanos(d);
             long t0 = System.nanoTime();
-            backend.compute(layer, w, plans[i % plans.length], xb, slotOut, pool);
+            backend.compute(layer, w, plan, xb, slotOut, p);
             double ms = (System.nanoTime() - t0) / 1e6, busiest = 0;
+            if (!timing[0]) return;
             for (int d = 0; d < D; d++) {
                 double c = (backend.times().computeNanos(d) - before[d]) / 1e6;
-                compute[d] += c / n;
+                sums[2 + d] += c;
                 busiest = Math.max(busiest, c);
             }
-            wall += ms / n;
-            beyond += Math.max(0, ms - busiest) / n;
+            sums[0] += ms;
+            sums[1] += Math.max(0, ms - busiest);
+            layers[0]++;
+        };
+        org.jmoe.model.Forward f = new org.jmoe.model.Forward(m, warm + steps + 2);
+        f.setPool(pool);
+        f.setExpertBackend(timed);
+        float[] logits = new float[m.config().vocab];
+        int[] token = {1 % m.config().vocab};
+        for (int i = 0; i < warm + steps; i++) {
+            timing[0] = i >= warm;
+            f.eval(token, logits, false);
+            int best = 0;
+            for (int v = 1; v < logits.length; v++) if (logits[v] > logits[best]) best = v;
+            token[0] = best;
         }
-        return new OneTokenLayers(wall, compute, beyond, n);
+        int n = Math.max(1, layers[0]);
+        double[] compute = new double[D];
+        for (int d = 0; d < D; d++) compute[d] = sums[2 + d] / n;
+        return new OneTokenLayers(sums[0] / n, compute, sums[1] / n, layers[0]);
     }
 
-    /** What {@link #oneTokenLayers} measured: mean layer, mean compute per device, mean time beyond the busiest device's compute, layers timed. */
+    /** What {@link #decodeLayers} measured: mean layer, mean compute per device, mean time beyond the busiest device's compute, layers timed. */
     public record OneTokenLayers(double wallMs, double[] computeMs, double beyondMs, int layers) { }
 
     /**
