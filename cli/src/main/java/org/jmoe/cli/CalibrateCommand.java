@@ -160,6 +160,11 @@ final class CalibrateCommand implements Runnable {
                 dmo.put("ms_per_layer", round(dm.msPerLayer()));
                 dmo.put("bytes_per_layer", dm.bytesPerLayer());
                 dmo.put("gbs", round(dm.gbs()));
+                step("decode steps");
+                MachineProbe.OneTokenLayers alone = probe.decodeLayers(m, null);
+                ObjectNode da = o.putObject("decode_attention");
+                da.put("steps", alone.steps());
+                da.put("attention_ms", round(alone.attentionMs()));
                 step("attention blocks of a prefill");
                 attentionProbe(m, o.putObject("attention_probe"), null);
             } else {
@@ -212,15 +217,7 @@ final class CalibrateCommand implements Runnable {
                     attentionProbe(m, ek.putObject("mesh_attention"), me);
                     // and decode steps through them: what a one-token layer takes beyond the devices' compute
                     step("decode steps on one-thread devices");
-                    MachineProbe.OneTokenLayers one = probe.decodeLayers(m, me);
-                    ObjectNode q = ek.putObject("mesh_decode");
-                    q.put("tokens", 1);
-                    q.put("devices", 2);
-                    q.put("layers", one.layers());
-                    q.put("ms", round(one.wallMs()));
-                    ArrayNode cm = q.putArray("compute_ms");
-                    for (double v : one.computeMs()) cm.add(round(v));
-                    q.put("beyond_ms", round(one.beyondMs()));
+                    decodeSteps(probe.decodeLayers(m, me), ek.putObject("mesh_decode"));
                 }
             }
             if (model != null && cores >= 2 && experts % 2 == 0) {
@@ -234,7 +231,10 @@ final class CalibrateCommand implements Runnable {
                 // and, the workers still up, a prefill's attention blocks beside them
                 Model model0 = m;
                 for (org.jmoe.cluster.WorkerLayerProbe.Point p : org.jmoe.cluster.WorkerLayerProbe.measure(model, mc, layer, w, 2,
-                        quick ? new int[]{1, 64} : new int[]{1, 32, 128, 256}, quick, re -> attentionProbe(model0, ek.putObject("worker_attention"), re))) {
+                        quick ? new int[]{1, 64} : new int[]{1, 32, 128, 256}, quick, re -> {
+                            attentionProbe(model0, ek.putObject("worker_attention"), re);
+                            decodeSteps(probe.decodeLayers(model0, re), ek.putObject("worker_decode"));
+                        })) {
                     ObjectNode q = wps.addObject();
                     q.put("tokens", p.tokens());
                     q.put("devices", p.workers());
@@ -290,6 +290,19 @@ final class CalibrateCommand implements Runnable {
             return;
         }
         print(o, file);
+    }
+
+    /** A decode-steps probe's figures (one-token layers through the devices, attention per step) into {@code q}. */
+    private static void decodeSteps(MachineProbe.OneTokenLayers one, ObjectNode q) {
+        q.put("tokens", 1);
+        q.put("devices", one.computeMs().length);
+        q.put("layers", one.layers());
+        q.put("ms", round(one.wallMs()));
+        ArrayNode cm = q.putArray("compute_ms");
+        for (double v : one.computeMs()) cm.add(round(v));
+        q.put("beyond_ms", round(one.beyondMs()));
+        q.put("steps", one.steps());
+        q.put("attention_ms", round(one.attentionMs()));
     }
 
     /** Tokens of the attention probe's prefill (the benchmarks' pp128). */

@@ -76,8 +76,17 @@ class CalibrateCliTest {
                     assertThat(b.path("core_gflops").asDouble()).as(key).isCloseTo(coreFlops / (bc * 1e6), org.assertj.core.api.Assertions.withinPercentage(1));
                     assertThat(b.path("projection_gflops").asDouble()).as(key).isCloseTo(projFlops / ((bb - bc) * 1e6), org.assertj.core.api.Assertions.withinPercentage(1));
                 }
-                // a decode step's layer through the two devices: each device's compute inside the layer, the rest beyond it
+                // decode steps alone and through the two devices / the two worker JVMs: attention per step, and each
+                // device's compute inside the layer, the rest beyond it
+                JsonNode da = new ObjectMapper().readTree(f.toFile()).path("decode_attention");
+                assertThat(da.path("steps").asInt()).isPositive();
+                assertThat(da.path("attention_ms").asDouble()).isPositive();
+                JsonNode wd = new ObjectMapper().readTree(f.toFile()).path("expert_kernels").path("worker_decode");
+                assertThat(wd.path("layers").asInt()).isEqualTo(wd.path("steps").asInt() * moeLayers);
+                assertThat(wd.path("attention_ms").asDouble()).isPositive();
                 JsonNode md = new ObjectMapper().readTree(f.toFile()).path("expert_kernels").path("mesh_decode");
+                assertThat(md.path("layers").asInt()).isEqualTo(md.path("steps").asInt() * moeLayers);
+                assertThat(md.path("attention_ms").asDouble()).isPositive();
                 assertThat(md.path("tokens").asInt()).isEqualTo(1);
                 assertThat(md.path("compute_ms").size()).isEqualTo(2);
                 double busiest = Math.max(md.path("compute_ms").get(0).asDouble(), md.path("compute_ms").get(1).asDouble());

@@ -73,7 +73,7 @@ public final class WorkerLayerProbe {
      * a prefill's attention blocks in this process while the workers hold the experts).
      */
     public static List<Point> measure(Path model, ModelConfig c, int layer, LayerWeights w, int workers, int[] sizes, boolean quick,
-                                      java.util.function.Consumer<org.jmoe.model.ExpertBackend> besides) {
+                                      java.util.function.Consumer<org.jmoe.parallel.ParallelExperts> besides) {
         int E = c.experts, k = Math.max(1, c.expertsUsed), H = c.hidden;
         if (workers < 1 || E % workers != 0) throw new IllegalArgumentException(E + " experts do not split over " + workers + " workers");
         int threads = Math.max(1, Runtime.getRuntime().availableProcessors() / workers);

@@ -411,11 +411,12 @@ public final class MachineProbe {
      * the mean of what each layer took beyond its busiest device's compute ({@code beyondMs}: the hand-offs, copies
      * and waits a one-token layer pays on top of its experts). Inside decode steps, not layers back to back: between
      * two layers the coordinator runs attention and the devices wait, and a layer so reached took 0.4 ms beyond its
-     * compute on two one-thread devices here, where back to back it took 0.1.
+     * compute on two one-thread devices here, where back to back it took 0.1. Without a backend (null), the
+     * experts on this process's pool, as one device: only the attention per step is of use then.
      */
     public OneTokenLayers decodeLayers(org.jmoe.model.Model m, org.jmoe.parallel.ParallelExperts backend) {
         int warm = quick ? 4 : 16, steps = quick ? 8 : 48;
-        int D = backend.times().devices();
+        int D = backend == null ? 0 : backend.times().devices();
         double[] sums = new double[2 + D]; // wall, beyond, compute per device
         int[] layers = {0};
         boolean[] timing = {false};
@@ -437,11 +438,12 @@ public final class MachineProbe {
         };
         org.jmoe.model.Forward f = new org.jmoe.model.Forward(m, warm + steps + 2);
         f.setPool(pool);
-        f.setExpertBackend(timed);
+        if (backend != null) f.setExpertBackend(timed);
         float[] logits = new float[m.config().vocab];
         int[] token = {1 % m.config().vocab};
         for (int i = 0; i < warm + steps; i++) {
             timing[0] = i >= warm;
+            if (i == warm) f.resetStageTimes();
             f.eval(token, logits, false);
             int best = 0;
             for (int v = 1; v < logits.length; v++) if (logits[v] > logits[best]) best = v;
@@ -450,11 +452,14 @@ public final class MachineProbe {
         int n = Math.max(1, layers[0]);
         double[] compute = new double[D];
         for (int d = 0; d < D; d++) compute[d] = sums[2 + d] / n;
-        return new OneTokenLayers(sums[0] / n, compute, sums[1] / n, layers[0]);
+        return new OneTokenLayers(sums[0] / n, compute, sums[1] / n, layers[0], f.stageTimes().attentionNanos() / 1e6 / steps, steps);
     }
 
-    /** What {@link #decodeLayers} measured: mean layer, mean compute per device, mean time beyond the busiest device's compute, layers timed. */
-    public record OneTokenLayers(double wallMs, double[] computeMs, double beyondMs, int layers) { }
+    /**
+     * What {@link #decodeLayers} measured: mean layer, mean compute per device, mean time beyond the busiest device's
+     * compute, layers timed (none without a backend), and the attention blocks' time per decode step over the steps timed.
+     */
+    public record OneTokenLayers(double wallMs, double[] computeMs, double beyondMs, int layers, double attentionMs, int steps) { }
 
     /**
      * The expert layer on the machine cut into one-thread devices (as many as the pool has threads), for batches of

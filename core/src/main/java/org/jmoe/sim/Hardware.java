@@ -54,15 +54,24 @@ public record Hardware(String name, String description, Map<String, Double> peak
     /**
      * An engine's attention blocks in prefill: the projections with what surrounds them (norm, q/k norm, RoPE, the
      * residual add) at {@code projectionGflops} of the projections' FLOPs, the core (scores, softmax, weighted values)
-     * at {@code coreGflops} of its FLOPs.
+     * at {@code coreGflops} of its FLOPs. In decode the cost model's products and core, times {@code decodeFactor}
+     * (what runs beside the blocks on a cut machine slows them: the ratio measured in decode steps beside the
+     * devices to decode steps alone; 1 elsewhere).
      */
-    public record AttentionRates(double projectionGflops, double coreGflops) {
+    public record AttentionRates(double projectionGflops, double coreGflops, double decodeFactor) {
         public AttentionRates {
             if (!(projectionGflops > 0) || !(coreGflops > 0)) throw new IllegalArgumentException("attention rates must be > 0");
+            if (!(decodeFactor > 0)) throw new IllegalArgumentException("attention's decode factor must be > 0");
         }
 
-        /** Each of {@code devices} devices' share of these rates. */
-        public AttentionRates per(int devices) { return new AttentionRates(projectionGflops / devices, coreGflops / devices); }
+        /** Rates for prefill; decode as the cost model has it. */
+        public AttentionRates(double projectionGflops, double coreGflops) { this(projectionGflops, coreGflops, 1); }
+
+        /** Each of {@code devices} devices' share of these rates (decode's factor unchanged). */
+        public AttentionRates per(int devices) { return new AttentionRates(projectionGflops / devices, coreGflops / devices, decodeFactor); }
+
+        /** The same rates, decode's attention taking {@code factor} times the cost model's. */
+        public AttentionRates withDecodeFactor(double factor) { return new AttentionRates(projectionGflops, coreGflops, factor); }
     }
 
     /** A profile without the engine's per-format crossover and without a coordinator hub. */

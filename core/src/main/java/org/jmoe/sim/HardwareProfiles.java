@@ -267,11 +267,19 @@ public final class HardwareProfiles {
      * Attention's rates on a machine cut into devices: the calibration's probe of a prefill's attention blocks with
      * the experts on two one-thread devices of the same process ({@code expert_kernels.mesh_attention}) or on two
      * worker JVMs ({@code expert_kernels.worker_attention}) — the blocks run in the coordinator either way, but what
-     * runs beside them slows them (10–25% here) — else the one-device probe.
+     * runs beside them slows them (10–25% here) — else the one-device probe. Decode's attention takes the ratio of
+     * attention per decode step beside the devices ({@code mesh_decode.attention_ms}, {@code
+     * worker_decode.attention_ms}) to attention per decode step alone ({@code decode_attention.attention_ms}) times
+     * the cost model's, where the file has both.
      */
     static Hardware.AttentionRates attentionRates(Calibration c, boolean workers) {
-        Hardware.AttentionRates beside = rates(c.raw().path("expert_kernels").path(workers ? "worker_attention" : "mesh_attention"));
-        return beside != null ? beside : attentionRates(c);
+        JsonNode ek = c.raw().path("expert_kernels");
+        Hardware.AttentionRates beside = rates(ek.path(workers ? "worker_attention" : "mesh_attention"));
+        Hardware.AttentionRates r = beside != null ? beside : attentionRates(c);
+        // decode: attention per step beside the devices (mesh_decode / worker_decode) over attention per step alone
+        double alone = c.raw().path("decode_attention").path("attention_ms").asDouble(0);
+        double there = ek.path(workers ? "worker_decode" : "mesh_decode").path("attention_ms").asDouble(0);
+        return r == null || !(alone > 0) || !(there > 0) ? r : r.withDecodeFactor(there / alone);
     }
 
     private static Hardware.AttentionRates rates(JsonNode a) {

@@ -140,6 +140,11 @@ final class StageModel {
             proj = projFlops / (measured.projectionGflops() * 1e9);
             core = flops / (measured.coreGflops() * 1e9);
         }
+        if (measured != null && w.decode()) {
+            // decode steps of this engine measured slower beside a cut machine's devices than alone
+            proj *= measured.decodeFactor();
+            core *= measured.decodeFactor();
+        }
         double norms = roof.elementwise(T * m.hidden() * roof.actBytes() * 10, 5);
         double comm = tp > 1 ? Collectives.allReduce(hw, attn.tpGroup(s, 0, 0), T * m.hidden() * roof.actBytes()) : 0;
         b.add("attention", (proj + core) * cx(w));

@@ -202,6 +202,13 @@ class ProfilesTest {
         assertThat(HardwareProfiles.localCpu(beside, 2, true).attention()).isEqualTo(new Hardware.AttentionRates(15, 1.5));
         // a file without them: the one-device probe for every cut
         assertThat(HardwareProfiles.localCpu(c, 2, true).attention()).isEqualTo(new Hardware.AttentionRates(25, 2.5));
+        // decode steps: attention took 8 ms a step alone, 10 beside the devices and 12 beside the worker JVMs
+        Calibration steps = calibration(",\"decode_attention\":{\"steps\":48,\"attention_ms\":8},\"expert_kernels\":{\"grouped_min_active_per_thread\":2,"
+                + "\"mesh_decode\":{\"tokens\":1,\"devices\":2,\"attention_ms\":10},\"worker_decode\":{\"tokens\":1,\"devices\":2,\"attention_ms\":12}}"
+                + ",\"attention_probe\":{\"tokens\":128,\"projection_gflops\":50,\"core_gflops\":5}");
+        assertThat(HardwareProfiles.localCpu(steps, 1).attention().decodeFactor()).isEqualTo(1.0);
+        assertThat(HardwareProfiles.localCpu(steps, 2).attention()).isEqualTo(new Hardware.AttentionRates(25, 2.5, 1.25));
+        assertThat(HardwareProfiles.localCpu(steps, 2, true).attention()).isEqualTo(new Hardware.AttentionRates(25, 2.5, 1.5));
         // prefill of 128 tokens, one sequence: per layer the projections 2·T·H·(qDim + 2·kvDim) + 2·T·qDim·H FLOPs at
         // 50 GFLOP/s, the core T(T+1)/2 pairs of 4·heads·headDim FLOPs at 5 GFLOP/s
         ModelProfile m = ModelProfiles.load("olmoe");
@@ -216,6 +223,18 @@ class ProfilesTest {
         SimRequest d0 = new SimRequest(m, HardwareProfiles.localCpu(calibration(kernels), 1), 1, SimRequest.Phase.DECODE, 1, 128, Plan.defaultFor(1, m),
                 org.jmoe.moe.RouterSpec.parse("native", "t"), SimRequest.Schedule.SERIAL, 0, SimDtype.F32, SimDtype.F32, Popularity.parse("uniform"), null, 1);
         assertThat(Simulator.run(d).breakdownMs().get("attention")).isEqualTo(Simulator.run(d0).breakdownMs().get("attention"));
+        // beside devices measured 1.5x slower in decode steps: the cost model's decode attention, 1.5 times
+        Hardware slower = new Hardware(h.name(), h.description(), h.peakTflops(), h.memoryBandwidthGbs(), h.memoryGb(), h.diesPerCard(), h.cardsPerNode(),
+                h.groupCards(), h.links(), h.computeEfficiency(), h.memoryEfficiency(), h.weightStreamGbs(), h.kernelOverheadUs(), h.epsChunkOverheadUs(),
+                h.mmaTileRows(), h.usableMemoryFraction(), h.rowEfficiency(), h.groupedFromActive(), h.groupedDtype(), h.groupedOtherFromActive(), h.hub(),
+                h.attention().withDecodeFactor(1.5));
+        SimRequest d15 = new SimRequest(m, slower, 1, SimRequest.Phase.DECODE, 1, 128, Plan.defaultFor(1, m), org.jmoe.moe.RouterSpec.parse("native", "t"),
+                SimRequest.Schedule.SERIAL, 0, SimDtype.F32, SimDtype.F32, Popularity.parse("uniform"), null, 1);
+        assertThat(Simulator.run(d15).breakdownMs().get("attention")).isCloseTo(1.5 * Simulator.run(d).breakdownMs().get("attention"), within(1e-9));
+        // and prefill is not touched by it
+        SimRequest p15 = new SimRequest(m, slower, 1, SimRequest.Phase.PREFILL, 1, 128, Plan.defaultFor(1, m), org.jmoe.moe.RouterSpec.parse("native", "t"),
+                SimRequest.Schedule.SERIAL, 0, SimDtype.F32, SimDtype.F32, Popularity.parse("uniform"), null, 1);
+        assertThat(Simulator.run(p15).breakdownMs().get("attention")).isCloseTo(want, within(want * 1e-9));
     }
 
     @Test
