@@ -303,18 +303,6 @@ public final class HardwareProfiles {
     static final int MAX_LATENCY_ROWS = 64;
 
     /**
-     * As {@link #hubLink(Calibration)}, for {@code workers} worker JVMs: where the calibration ran the model's expert
-     * layer on that many workers ({@code expert_kernels.worker_points}), the link that layer had. At each probed
-     * batch, what the layer took beyond the busiest worker's compute ({@code beyond_ms}, the median over the probe's
-     * layers; files without it: the median wall less the busiest worker's median compute) is a message each way per
-     * worker at the latency plus the rows' bytes out and back over the bandwidth. The smallest batch (a decode step's
-     * layer, at most {@value #MAX_LATENCY_ROWS} rows: its bytes are a rounding error) sets the latency, the others the
-     * bandwidth (least squares through zero once the messages' latency is taken out); the two are solved together.
-     * That time holds all the layer does besides its compute: encoding, the wire, decoding and scattering the
-     * answers, and the waits between, which the stand-in workers of the link probe leave out. Without such a small
-     * point only the bandwidth is fitted, at the link probe's latency.
-     */
-    /**
      * The link of a machine cut into {@code mesh} thread-group devices ({@code local-cpu:mesh=D}), as a hub: the
      * coordinating thread holds every token and hands each device its rows and takes their outputs back, one
      * device after another, as the engine's in-process mesh does. Its latency per message from the calibration's
@@ -334,6 +322,21 @@ public final class HardwareProfiles {
         return new Link(Math.max(l.latencyUs(), latencyS * 1e6), l.bandwidthGbs());
     }
 
+    /**
+     * As {@link #hubLink(Calibration)}, for {@code workers} worker JVMs: where the calibration ran the model's expert
+     * layer on that many workers ({@code expert_kernels.worker_points}), the link that layer had. At each probed
+     * batch, what the layer took beyond the busiest worker's compute ({@code beyond_ms}, the mean over the probe's
+     * layers; files without it: the wall less the busiest worker's compute) is a message each way per
+     * worker at the latency plus the rows' bytes out and back over the bandwidth. The smallest batch (a decode step's
+     * layer, at most {@value #MAX_LATENCY_ROWS} rows: its bytes are a rounding error) sets the latency, the others the
+     * bandwidth (least squares through zero once the messages' latency is taken out); the two are solved together.
+     * That time holds all the layer does besides its compute: encoding, the wire, decoding and scattering the
+     * answers, and the waits between, which the stand-in workers of the link probe leave out. Without such a small
+     * point only the bandwidth is fitted, at the link probe's latency. Where the calibration also ran decode steps
+     * through the workers ({@code expert_kernels.worker_decode}: one-token layers reached between attention blocks, as
+     * in generation), their time beyond compute replaces the one-token point timed back to back (which ran 0.3–0.9 ms
+     * above it here and moved more between calibrations).
+     */
     static Link hubLink(Calibration c, int workers) {
         Link base = hubLink(c);
         JsonNode ek = c.raw().path("expert_kernels");
@@ -348,6 +351,14 @@ public final class HardwareProfiles {
             if (rows == 0 || !(wallS > 0)) continue;
             double beyondS = p.has("beyond_ms") ? p.path("beyond_ms").asDouble(0) * 1e-3 : wallS - computeS;
             pts.add(new double[]{2.0 * rows * hidden * 4, Math.max(0, beyondS)});
+        }
+        // decode steps through the workers (worker_decode: one-token layers reached between attention blocks, as in
+        // generation) stand for the one-token point timed back to back, which they replace
+        JsonNode wd = ek.path("worker_decode");
+        int k = ek.path("top_k").asInt(0);
+        if (wd.path("devices").asInt(0) == workers && wd.path("tokens").asInt(0) == 1 && wd.path("beyond_ms").asDouble(-1) >= 0 && k > 0) {
+            pts.removeIf(p -> p[0] <= 2.0 * MAX_LATENCY_ROWS * hidden * 4);
+            pts.add(new double[]{2.0 * k * hidden * 4, wd.path("beyond_ms").asDouble() * 1e-3});
         }
         if (pts.isEmpty()) return base;
         pts.sort(java.util.Comparator.comparingDouble(p -> p[0]));

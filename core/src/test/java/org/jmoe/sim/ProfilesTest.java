@@ -300,6 +300,16 @@ class ProfilesTest {
         assertThat(new Roofline(workers, SimDtype.F32).experts(sixteen, 1024, 512)).isCloseTo(1.2 * before, within(0.01 * before));
         assertThat(workers.hub().latencyUs()).isCloseTo(450.0, within(1e-6));
         assertThat(workers.hub().bandwidthGbs()).isCloseTo(0.5, within(1e-9));
+        // decode steps through the workers took 4 x 600 us and the token's 8 rows out and back beyond compute: they,
+        // not the one-token point timed back to back, set the latency; the batches still set the bandwidth
+        double decodeBeyondMs = 4 * 0.6 + 2.0 * 8 * 1024 * 4 / 0.5e9 * 1e3;
+        Calibration withDecode = calibration(",\"expert_kernels\":{" + sweep + ",\"worker_points\":[" + pts + "],\"worker_decode\":{\"tokens\":1,\"devices\":2,\"beyond_ms\":"
+                + decodeBeyondMs + ",\"attention_ms\":9}}" + link);
+        Link decodeLink = HardwareProfiles.localCpu(withDecode, 2, true).hub();
+        // the decode layer's own equation holds exactly; the batches (made at 450 us) pull the two a little apart
+        assertThat(2 * decodeLink.seconds(8 * 1024 * 4, 2)).isCloseTo(decodeBeyondMs * 1e-3, within(1e-12));
+        assertThat(decodeLink.latencyUs()).isCloseTo(600.0, within(6.0));
+        assertThat(decodeLink.bandwidthGbs()).isGreaterThan(0.5).isLessThan(0.55); // more of the batches' time is now latency
         // the batches alone (no point small enough to time the messages alone): the bandwidth at the link probe's
         // latency, fitted through zero (the 4 x 150 us of latency it misses count as the bytes' time)
         String batches = pts.substring(pts.indexOf("},{") + 2);
