@@ -160,13 +160,15 @@ final class CalibrateCommand implements Runnable {
                 dmo.put("ms_per_layer", round(dm.msPerLayer()));
                 dmo.put("bytes_per_layer", dm.bytesPerLayer());
                 dmo.put("gbs", round(dm.gbs()));
+                step("attention blocks of a prefill");
+                attentionProbe(m, o.putObject("attention_probe"), null);
+                // decode steps after the prefill, not before: the JIT compiles the attention core for the loops it
+                // sees first, and compiled for one-token steps it ran a later prefill's core 7x slower (3 GFLOP/s)
                 step("decode steps");
                 MachineProbe.OneTokenLayers alone = probe.decodeLayers(m, null);
                 ObjectNode da = o.putObject("decode_attention");
                 da.put("steps", alone.steps());
                 da.put("attention_ms", round(alone.attentionMs()));
-                step("attention blocks of a prefill");
-                attentionProbe(m, o.putObject("attention_probe"), null);
             } else {
                 hidden = quick ? 512 : 1024;
                 ffn = quick ? 256 : 512;
