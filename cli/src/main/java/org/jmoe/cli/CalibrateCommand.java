@@ -163,7 +163,8 @@ final class CalibrateCommand implements Runnable {
                 step("attention blocks of a prefill");
                 attentionProbe(m, o.putObject("attention_probe"), null);
                 // decode steps after the prefill, not before: the JIT compiles the attention core for the loops it
-                // sees first, and compiled for one-token steps it ran a later prefill's core 7x slower (3 GFLOP/s)
+                // sees first, and in one calibration that ran the decode steps first, the prefill's core then ran 7x
+                // slower than usual (3 GFLOP/s against 22)
                 step("decode steps");
                 MachineProbe.OneTokenLayers alone = probe.decodeLayers(m, null);
                 ObjectNode da = o.putObject("decode_attention");
