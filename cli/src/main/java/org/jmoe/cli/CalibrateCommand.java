@@ -318,7 +318,7 @@ final class CalibrateCommand implements Runnable {
      * as rates of their FLOPs, which the simulator's local profile uses for attention in prefill. Two warm-ups, then
      * the mean of three prefills (the simulator predicts throughput, a sum of prefills). {@code experts}: where the
      * routed experts run (null: this process's pool, as one device); the attention blocks always run here, and what
-     * runs beside them (device threads, worker JVMs) slows them (measured here 10–25%).
+     * runs beside them (device threads, worker JVMs) slows them (measured here up to 9% beside two one-thread devices, 11–29% beside two worker JVMs).
      */
     static void attentionProbe(Model m, ObjectNode out, org.jmoe.model.ExpertBackend experts) {
         ModelConfig c = m.config();

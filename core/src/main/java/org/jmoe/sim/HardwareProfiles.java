@@ -267,7 +267,7 @@ public final class HardwareProfiles {
      * Attention's rates on a machine cut into devices: the calibration's probe of a prefill's attention blocks with
      * the experts on two one-thread devices of the same process ({@code expert_kernels.mesh_attention}) or on two
      * worker JVMs ({@code expert_kernels.worker_attention}) — the blocks run in the coordinator either way, but what
-     * runs beside them slows them (10–25% here) — else the one-device probe. Decode's attention takes the ratio of
+     * runs beside them slows them (up to 9% and 11–29% here) — else the one-device probe. Decode's attention takes the ratio of
      * attention per decode step beside the devices ({@code mesh_decode.attention_ms}, {@code
      * worker_decode.attention_ms}) to attention per decode step alone ({@code decode_attention.attention_ms}) times
      * the cost model's, where the file has both.
@@ -334,8 +334,8 @@ public final class HardwareProfiles {
      * answers, and the waits between, which the stand-in workers of the link probe leave out. Without such a small
      * point only the bandwidth is fitted, at the link probe's latency. Where the calibration also ran decode steps
      * through the workers ({@code expert_kernels.worker_decode}: one-token layers reached between attention blocks, as
-     * in generation), their time beyond compute replaces the one-token point timed back to back (which ran 0.3–0.9 ms
-     * above it here and moved more between calibrations).
+     * in generation), their time beyond compute replaces the one-token point timed back to back (which moved 1.5–2.4 ms
+     * over six calibrations here, against 1.7–2.0 inside decode steps and 1.4–1.7 in the benchmarks' generation).
      */
     static Link hubLink(Calibration c, int workers) {
         Link base = hubLink(c);
