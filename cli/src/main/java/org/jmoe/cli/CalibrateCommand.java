@@ -157,7 +157,7 @@ final class CalibrateCommand implements Runnable {
                 dmo.put("hidden", c.hidden);
                 dmo.put("ffn", c.expertFfn);
                 dmo.put("passes", dm.passes());
-                dmo.put("ms_per_layer", round(dm.msPerLayer()));
+                dmo.put("ms_per_layer", Math.round(dm.msPerLayer() * 1e6) / 1e6); // microsecond layers of small models need the digits
                 dmo.put("bytes_per_layer", dm.bytesPerLayer());
                 dmo.put("gbs", round(dm.gbs()));
                 step("attention blocks of a prefill");
