@@ -222,8 +222,6 @@ final class CalibrateCommand implements Runnable {
                     step("decode steps on one-thread devices");
                     decodeSteps(probe.decodeLayers(m, me), ek.putObject("mesh_decode"));
                 }
-            }
-            if (model != null && cores >= 2 && experts % 2 == 0) {
                 // the same layer on worker JVMs (--local-workers 2): the workers' compute beside the transfers and what
                 // the layer takes beyond it, for the simulator's local-cpu:workers=2
                 step("expert layer on worker JVMs");
@@ -231,7 +229,7 @@ final class CalibrateCommand implements Runnable {
                 int layer = 0;
                 while (!mc.isMoeLayer(layer)) layer++;
                 ArrayNode wps = ek.putArray("worker_points");
-                // and, the workers still up, a prefill's attention blocks beside them
+                // and, the workers still up, a prefill's attention blocks and decode steps beside them
                 Model model0 = m;
                 for (org.jmoe.cluster.WorkerLayerProbe.Point p : org.jmoe.cluster.WorkerLayerProbe.measure(model, mc, layer, w, 2,
                         quick ? new int[]{1, 64} : new int[]{1, 32, 128, 256}, quick, re -> {
